@@ -71,6 +71,7 @@ class Population:
     tenure: np.ndarray
     propensity: np.ndarray
     domains: np.ndarray
+    disabled_member: np.ndarray
     crisis_multiplier: np.ndarray
     weekly_rent: np.ndarray
     council_tax_instalment: np.ndarray
@@ -82,6 +83,7 @@ class Population:
     person_sex: np.ndarray
     person_ethnicity: np.ndarray
     person_disability: np.ndarray
+    reference_year: int
 
     @property
     def size(self) -> int:
@@ -106,6 +108,8 @@ class Workforce:
 def _random_ids(rng: np.random.Generator, *, prefix: str, count: int) -> np.ndarray:
     """Unique pseudonymous keys like H3F09A1C2D7, the shape of a hashed reference."""
     codes = np.unique(rng.integers(16**9, 16**10, size=count + count // 10 + 16))
+    if len(codes) < count:
+        raise RuntimeError(f"could not draw {count} distinct {prefix} keys")
     codes = rng.permutation(codes)[:count]
     return np.array([f"{prefix}{code:010X}" for code in codes.tolist()], dtype=object)
 
@@ -329,9 +333,11 @@ def draw_population(rng: np.random.Generator, *, households: int, start_year: in
         tenure=tenure,
         propensity=propensity,
         domains=domains,
+        disabled_member=disabled_member,
         adults=adults,
         birth_years=birth_years,
         people=people,
+        start_year=start_year,
     )
 
 
@@ -343,9 +349,11 @@ def _assemble_population(
     tenure: np.ndarray,
     propensity: np.ndarray,
     domains: np.ndarray,
+    disabled_member: np.ndarray,
     adults: np.ndarray,
     birth_years: np.ndarray,
     people: dict[str, np.ndarray],
+    start_year: int,
 ) -> Population:
     """Money facts (rent, council tax) and the person keys, packed into a Population."""
     households = len(household_id)
@@ -365,6 +373,7 @@ def _assemble_population(
         tenure=tenure,
         propensity=propensity,
         domains=domains,
+        disabled_member=disabled_member,
         crisis_multiplier=np.exp(0.25 * propensity + 0.15 * domains.sum(axis=1)),
         weekly_rent=weekly_rent,
         council_tax_instalment=instalment,
@@ -376,6 +385,7 @@ def _assemble_population(
         person_sex=people["sex"],
         person_ethnicity=people["ethnicity"],
         person_disability=people["disability"],
+        reference_year=start_year,
     )
 
 

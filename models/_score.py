@@ -1,0 +1,113 @@
+"""Weekly scoring: one row per household with risk, rank, needs, reasons and current key worker.
+
+Rank 1 is the highest risk. Isotonic calibration maps bands of raw scores to one probability, so
+households are ranked by the booster's raw score (which the calibrated risk never contradicts: the
+calibration is monotone) and then by household_id, so the same inputs always give the same list.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.build import features_as_of, prepare_tables
+from models._metrics import ranking_order
+from models._needs import household_needs
+from models._persist import ChampionModel
+from models._reasons import reason_texts
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "household_id",
+    "locality",
+    "risk",
+    "rank",
+    "needs",
+    "reasons",
+    "open_case_worker",
+    "model_version",
+)
+
+
+def open_case_workers(cases: pd.DataFrame, *, as_of) -> pd.Series:
+    """worker_id of each household's case open on `as_of` (households without one are absent)."""
+    as_of = pd.Timestamp(as_of)
+    open_now = cases.loc[(cases["opened_at"] <= as_of) & ~(cases["closed_at"] <= as_of)]
+    # The contract allows one open case per household; if the data disagree the latest wins.
+    latest = open_now.sort_values(["household_id", "opened_at", "case_id"]).drop_duplicates(
+        "household_id", keep="last"
+    )
+    return latest.set_index("household_id")["worker_id"]
+
+
+def score_features(
+    *,
+    features: pd.DataFrame,
+    households: pd.DataFrame,
+    cases: pd.DataFrame,
+    as_of,
+    model: ChampionModel,
+    reasons_per_household: int = 3,
+) -> pd.DataFrame:
+    """Scores for households whose features (indexed by household_id) are already built."""
+    estimator = model.estimator
+    raw_score = estimator.predict_raw(features)
+    household_ids = features.index.to_numpy(dtype=object)
+    rank = np.empty(len(features), dtype=np.int64)
+    rank[ranking_order(raw_score, household_ids)] = np.arange(1, len(features) + 1)
+    scores = pd.DataFrame(
+        {
+            "household_id": features.index.astype("str"),
+            "locality": households.set_index("household_id")["locality"].reindex(features.index),
+            "risk": estimator.calibrator_.predict(raw_score),
+            "rank": rank,
+            "needs": household_needs(features),
+            "reasons": reason_texts(
+                features, estimator.contributions(features), top=reasons_per_household
+            ),
+            "open_case_worker": open_case_workers(cases, as_of=as_of).reindex(features.index),
+            "model_version": str(model.version),
+        }
+    )
+    return scores.sort_values("rank").reset_index(drop=True)[list(SCORE_COLUMNS)]
+
+
+def score_households(
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    as_of,
+    model: ChampionModel,
+    reasons_per_household: int = 3,
+) -> pd.DataFrame:
+    """Score every household as of `as_of` (only records known by then), highest risk first."""
+    features = features_as_of(prepare_tables(tables), as_of=as_of)
+    return score_features(
+        features=features,
+        households=tables["households"],
+        cases=tables["cases"],
+        as_of=as_of,
+        model=model,
+        reasons_per_household=reasons_per_household,
+    )
+
+
+def write_scores(scores: pd.DataFrame, out: str | Path) -> Path:
+    """Write scores as CSV (risk to 6 decimals), atomically: a reader never sees half a file."""
+    missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
+    if missing:
+        raise ValueError(f"scores lack columns {missing}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            scores[list(SCORE_COLUMNS)].to_csv(stream, index=False, float_format="%.6f")
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return out

@@ -1,0 +1,441 @@
+"""Temporal cross-validation, baselines on the same splits, and the final model.
+
+`fit_and_evaluate` is the pure part of a training run (no tracking): it builds features once per
+as-of date of the plan, fits every fold's model and baselines, scores them on the fold's test date,
+fits the final model on the latest trainable window and measures list churn and, on the synthetic
+city, the gap to the true risk.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.build import features_as_of, prepare_tables
+from features.labels import build_labels
+from models._baselines import PriorRate, ProblemIndicatorRule, logistic_baseline
+from models._estimator import EscalationModel, check_no_protected_features
+from models._metrics import (
+    calibration_table,
+    capacity_k,
+    discrimination_and_calibration,
+    precision_curve,
+    score_metrics,
+    top_k_overlap,
+)
+from models._plan import (
+    Fold,
+    TrainingWindow,
+    check_history,
+    fold_plan,
+    plan_as_of_dates,
+    training_window,
+    window_is_closed,
+)
+from models._settings import TrainSettings
+
+MODEL_NAMES: tuple[str, ...] = ("model", "logistic", "rule", "prior")
+CHURN_GAP_WEEKS = 1
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """Everything a training run produces before it is logged."""
+
+    model: EscalationModel
+    metrics: pd.DataFrame
+    calibration: pd.DataFrame
+    precision_curves: pd.DataFrame
+    importance: pd.DataFrame
+    churn: dict[str, float]
+    truth: pd.DataFrame | None
+    folds: tuple[Fold, ...]
+    final_window: TrainingWindow
+    data_summary: dict[str, object]
+
+    @property
+    def holdout(self) -> Fold:
+        return self.folds[-1]
+
+    def flat_metrics(self) -> dict[str, float]:
+        """Flat metric names: `<model>_<metric>` (all folds), `holdout_...` and `foldN_...`."""
+        flat = {}
+        for row in self.metrics.to_dict("records"):
+            prefix = {"all": "", "holdout": "holdout_"}.get(row["fold"], f"fold{row['fold']}_")
+            flat |= {
+                f"{prefix}{row['model']}_{name}": value
+                for name, value in row.items()
+                if name not in ("fold", "model", "test_as_of") and pd.notna(value)
+            }
+        flat |= {f"churn_{name}": value for name, value in self.churn.items() if pd.notna(value)}
+        if self.truth is not None:
+            flat |= {
+                f"truth_{row['scorer']}_{name}": value
+                for row in self.truth.to_dict("records")
+                for name, value in row.items()
+                if name not in ("scorer", "as_of") and pd.notna(value)
+            }
+        return flat
+
+
+def feature_cache(
+    tables: Mapping[str, pd.DataFrame], *, as_of_dates: list[pd.Timestamp]
+) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Features per as-of date, built once and stored as float32 (the model's input precision)."""
+    prepared = prepare_tables(tables)
+    cache = {}
+    for as_of in as_of_dates:
+        features = features_as_of(prepared, as_of=as_of)
+        cache[as_of] = features.astype(np.float32)
+    check_no_protected_features(list(cache[as_of_dates[0]].columns))
+    return cache
+
+
+def labelled_examples(
+    cache: Mapping[pd.Timestamp, pd.DataFrame],
+    crisis_events: pd.DataFrame,
+    *,
+    as_of_dates: tuple[pd.Timestamp, ...],
+    known_by: pd.Timestamp,
+    settings: TrainSettings,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Stacked features and labels of several as-of dates; labels use crises known by `known_by`."""
+    labels = [
+        build_labels(
+            crisis_events,
+            household_ids=cache[as_of].index,
+            as_of=as_of,
+            horizon_weeks=settings.horizon_weeks,
+            crisis_types=settings.crisis_types,
+            known_by=known_by,
+        ).to_numpy()
+        for as_of in as_of_dates
+    ]
+    features = pd.concat([cache[as_of] for as_of in as_of_dates], keys=list(as_of_dates))
+    return features, np.concatenate(labels)
+
+
+def early_stopping_half(household_ids: pd.Index) -> np.ndarray:
+    """A fixed half of households (by a hash of their id) for early stopping; the rest calibrate."""
+    return np.array([zlib.crc32(value.encode()) % 2 == 0 for value in household_ids], dtype=bool)
+
+
+def _window_examples(cache, crisis_events, *, window: TrainingWindow, settings: TrainSettings):
+    if not window_is_closed(window, horizon_weeks=settings.horizon_weeks):
+        raise ValueError(f"training window {window} uses label windows not closed by known_by")
+    tree = labelled_examples(
+        cache,
+        crisis_events,
+        as_of_dates=window.tree_as_of,
+        known_by=window.known_by,
+        settings=settings,
+    )
+    late = labelled_examples(
+        cache,
+        crisis_events,
+        as_of_dates=(window.calibration_as_of,),
+        known_by=window.known_by,
+        settings=settings,
+    )
+    return tree, late
+
+
+def _require_both_classes(labels: np.ndarray, *, what: str) -> None:
+    if labels.min() == labels.max():
+        raise ValueError(
+            f"{what} has only {'escalated' if labels[0] else 'non-escalated'} households: "
+            "check the crisis types, the horizon and the as-of date"
+        )
+
+
+def fit_window(
+    cache, crisis_events, *, window: TrainingWindow, settings: TrainSettings, baselines: bool
+) -> dict[str, object]:
+    """The escalation model (and, when asked, the baselines) fitted on one training window."""
+    (X_tree, y_tree), (X_late, y_late) = _window_examples(
+        cache, crisis_events, window=window, settings=settings
+    )
+    _require_both_classes(y_tree, what=f"training data up to {window.tree_as_of[-1].date()}")
+    _require_both_classes(y_late, what=f"calibration data as of {window.calibration_as_of.date()}")
+    stopping = early_stopping_half(X_late.index.get_level_values(1))
+    model = EscalationModel(**settings.model_params()).fit(
+        X_tree,
+        y_tree,
+        X_valid=X_late.loc[stopping],
+        y_valid=y_late[stopping],
+        X_calib=X_late.loc[~stopping],
+        y_calib=y_late[~stopping],
+    )
+    if not baselines:
+        return {"model": model}
+    X_all, y_all = pd.concat([X_tree, X_late]), np.concatenate([y_tree, y_late])
+    return {
+        "model": model,
+        "logistic": logistic_baseline(seed=settings.seed).fit(X_all, y_all),
+        "rule": ProblemIndicatorRule().fit(X_all, y_all),
+        "prior": PriorRate().fit(X_all, y_all),
+    }
+
+
+def predictions(fitted: Mapping[str, object], features: pd.DataFrame) -> dict[str, tuple]:
+    """(ranking score, calibrated risk) of every fitted scorer on the same households."""
+    result = {}
+    for name, scorer in fitted.items():
+        if isinstance(scorer, EscalationModel):
+            raw = scorer.predict_raw(features)
+            result[name] = (raw, scorer.calibrator_.predict(raw))
+            continue
+        risk = scorer.predict_proba(features)[:, 1]
+        ranking = scorer.ranking_score(features) if hasattr(scorer, "ranking_score") else risk
+        result[name] = (ranking, risk)
+    return result
+
+
+@dataclass(frozen=True)
+class FoldEvaluation:
+    """One fold's outcomes and every scorer's predictions on its test date."""
+
+    fold: Fold
+    labels: np.ndarray
+    household_ids: np.ndarray
+    predicted: dict[str, tuple]
+    k_capacity: int
+
+
+def evaluate_fold(
+    cache, crisis_events, tables, *, fold: Fold, settings: TrainSettings
+) -> FoldEvaluation:
+    """Fit on the fold's window, score its test date, with outcomes known by the evaluation date."""
+    fitted = fit_window(cache, crisis_events, window=fold.window, settings=settings, baselines=True)
+    test_features = cache[fold.test_as_of]
+    labels = build_labels(
+        crisis_events,
+        household_ids=test_features.index,
+        as_of=fold.test_as_of,
+        horizon_weeks=settings.horizon_weeks,
+        crisis_types=settings.crisis_types,
+        known_by=fold.labels_known_by,
+    ).to_numpy()
+    return FoldEvaluation(
+        fold=fold,
+        labels=labels,
+        household_ids=test_features.index.to_numpy(dtype=object),
+        predicted=predictions(fitted, test_features),
+        k_capacity=capacity_k(
+            workers=tables["workers"], cases=tables["cases"], as_of=fold.test_as_of
+        ),
+    )
+
+
+def fold_metric_rows(evaluation: FoldEvaluation, *, settings: TrainSettings) -> list[dict]:
+    """One metrics row per scorer for one fold."""
+    return [
+        {"fold": evaluation.fold.number, "model": name, "test_as_of": evaluation.fold.test_as_of}
+        | score_metrics(
+            labels=evaluation.labels,
+            score=score,
+            risk=risk,
+            household_ids=evaluation.household_ids,
+            k_capacity=evaluation.k_capacity,
+            top_fractions=settings.top_fractions,
+            bins=settings.calibration_bins,
+        )
+        for name, (score, risk) in evaluation.predicted.items()
+    ]
+
+
+def overall_metric_rows(
+    evaluations: list[FoldEvaluation], fold_rows: list[dict], *, settings: TrainSettings
+) -> list[dict]:
+    """Per scorer: threshold-free metrics pooled over every fold; list metrics averaged."""
+    fold_frame = pd.DataFrame(fold_rows)
+    list_columns = [column for column in fold_frame.columns if "_at_" in column]
+    rows = []
+    for name in MODEL_NAMES:
+        pooled = discrimination_and_calibration(
+            labels=np.concatenate([evaluation.labels for evaluation in evaluations]),
+            score=np.concatenate([evaluation.predicted[name][0] for evaluation in evaluations]),
+            risk=np.concatenate([evaluation.predicted[name][1] for evaluation in evaluations]),
+            bins=settings.calibration_bins,
+        )
+        averaged = fold_frame.loc[fold_frame["model"] == name, list_columns].mean().to_dict()
+        rows.append({"fold": "all", "model": name, "test_as_of": pd.NaT} | pooled | averaged)
+    return rows
+
+
+def metrics_frame(evaluations: list[FoldEvaluation], *, settings: TrainSettings) -> pd.DataFrame:
+    """Rows per (fold, scorer), plus `all` (over folds) and `holdout` (the latest fold)."""
+    fold_rows = [
+        row for evaluation in evaluations for row in fold_metric_rows(evaluation, settings=settings)
+    ]
+    holdout_rows = [
+        row | {"fold": "holdout"} for row in fold_rows if row["fold"] == evaluations[-1].fold.number
+    ]
+    overall = overall_metric_rows(evaluations, fold_rows, settings=settings)
+    return pd.DataFrame([*fold_rows, *overall, *holdout_rows]).astype({"fold": "str"})
+
+
+def calibration_frame(
+    evaluations: list[FoldEvaluation], *, settings: TrainSettings
+) -> pd.DataFrame:
+    """Reliability table of every scorer over all folds' test predictions."""
+    labels = np.concatenate([evaluation.labels for evaluation in evaluations])
+    frames = [
+        calibration_table(
+            labels,
+            np.concatenate([evaluation.predicted[name][1] for evaluation in evaluations]),
+            bins=settings.calibration_bins,
+        ).assign(model=name)
+        for name in MODEL_NAMES
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def precision_curves_frame(evaluation: FoldEvaluation) -> pd.DataFrame:
+    """Precision and recall against k on one fold, per scorer, with that fold's capacity k."""
+    frames = [
+        precision_curve(
+            labels=evaluation.labels, score=score, household_ids=evaluation.household_ids
+        ).assign(model=name, k_capacity=evaluation.k_capacity)
+        for name, (score, _) in evaluation.predicted.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def list_churn(
+    model: EscalationModel, cache, tables, *, evaluation_as_of: pd.Timestamp
+) -> dict[str, float]:
+    """Overlap of the final model's top-k lists scored a week apart (1 = the same households)."""
+    last_week = evaluation_as_of - pd.Timedelta(weeks=CHURN_GAP_WEEKS)
+    household_ids = cache[evaluation_as_of].index.to_numpy(dtype=object)
+    before = model.predict_raw(cache[last_week])
+    after = model.predict_raw(cache[evaluation_as_of])
+    k = capacity_k(workers=tables["workers"], cases=tables["cases"], as_of=evaluation_as_of)
+    top1pct = max(1, round(0.01 * len(household_ids)))
+    return {
+        "k_capacity": float(k),
+        "overlap_at_capacity": top_k_overlap(
+            score_before=before, score_after=after, household_ids=household_ids, k=k
+        ),
+        "overlap_at_top1pct": top_k_overlap(
+            score_before=before, score_after=after, household_ids=household_ids, k=top1pct
+        ),
+    }
+
+
+def truth_comparison(
+    truth: pd.DataFrame, evaluations: list[FoldEvaluation], *, settings: TrainSettings
+) -> pd.DataFrame | None:
+    """Model against the simulator's true risk on the latest fold the truth table covers."""
+    truth_dates = set(pd.to_datetime(truth["as_of"]))
+    covered = [
+        evaluation for evaluation in evaluations if evaluation.fold.test_as_of in truth_dates
+    ]
+    if not covered:
+        return None
+    evaluation = covered[-1]
+    on_date = truth.loc[pd.to_datetime(truth["as_of"]) == evaluation.fold.test_as_of]
+    p_true = (
+        on_date.set_index(on_date["household_id"].astype("str"))["p_true"]
+        .reindex(evaluation.household_ids)
+        .to_numpy(dtype=np.float64)
+    )
+    known = ~np.isnan(p_true)
+    score, risk = (values[known] for values in evaluation.predicted["model"])
+    scorers = {"model": (score, risk), "truth": (p_true[known], p_true[known])}
+    rows = [
+        {"scorer": name, "as_of": evaluation.fold.test_as_of}
+        | score_metrics(
+            labels=evaluation.labels[known],
+            score=ranking,
+            risk=probability,
+            household_ids=evaluation.household_ids[known],
+            k_capacity=evaluation.k_capacity,
+            top_fractions=settings.top_fractions,
+            bins=settings.calibration_bins,
+        )
+        for name, (ranking, probability) in scorers.items()
+    ]
+    comparison = pd.DataFrame(rows)
+    ratio = comparison.loc[0, "auc"] / comparison.loc[1, "auc"]
+    return comparison.assign(auc_ratio_to_truth=[ratio, 1.0])
+
+
+def checked_evaluation_as_of(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:
+    """The evaluation date, refused when it lies after the extract's last shared record."""
+    evaluation_as_of = pd.Timestamp(as_of).normalize()
+    last_known = tables["events"]["known_at"].max()
+    if pd.isna(last_known) or evaluation_as_of > last_known:
+        raise ValueError(
+            f"as-of date {evaluation_as_of.date()} is after the last record in the extract "
+            f"({'none' if pd.isna(last_known) else last_known.date()}): outcomes after that are "
+            "unknown, so labels would be wrong; train as of a date within the extract"
+        )
+    return evaluation_as_of
+
+
+def crisis_events_of(events: pd.DataFrame, *, settings: TrainSettings) -> pd.DataFrame:
+    """Only the crisis records: labels are built dozens of times and need nothing else."""
+    columns = ["household_id", "event_type", "occurred_at", "known_at"]
+    return events.loc[events["event_type"].isin(list(settings.crisis_types)), columns]
+
+
+def fit_and_evaluate(
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    as_of,
+    settings: TrainSettings,
+    truth: pd.DataFrame | None = None,
+) -> TrainingOutcome:
+    """Cross-validate, compare with baselines (and truth), and fit the final escalation model."""
+    evaluation_as_of = checked_evaluation_as_of(tables, as_of)
+    folds = fold_plan(evaluation_as_of=evaluation_as_of, settings=settings)
+    final_window = training_window(evaluation_as_of=evaluation_as_of, settings=settings)
+    check_history(
+        folds=folds, first_event_day=tables["events"]["occurred_at"].min(), settings=settings
+    )
+    churn_dates = {evaluation_as_of, evaluation_as_of - pd.Timedelta(weeks=CHURN_GAP_WEEKS)}
+    cache = feature_cache(
+        tables, as_of_dates=sorted(set(plan_as_of_dates(folds, final_window)) | churn_dates)
+    )
+    crisis_events = crisis_events_of(tables["events"], settings=settings)
+    evaluations = [
+        evaluate_fold(cache, crisis_events, tables, fold=fold, settings=settings) for fold in folds
+    ]
+    model = fit_window(
+        cache, crisis_events, window=final_window, settings=settings, baselines=False
+    )["model"]
+    return TrainingOutcome(
+        model=model,
+        metrics=metrics_frame(evaluations, settings=settings),
+        calibration=calibration_frame(evaluations, settings=settings),
+        precision_curves=precision_curves_frame(evaluations[-1]),
+        importance=model.feature_importance(),
+        churn=list_churn(model, cache, tables, evaluation_as_of=evaluation_as_of),
+        truth=None if truth is None else truth_comparison(truth, evaluations, settings=settings),
+        folds=folds,
+        final_window=final_window,
+        data_summary=data_summary(tables, model=model, evaluation_as_of=evaluation_as_of),
+    )
+
+
+def data_summary(
+    tables: Mapping[str, pd.DataFrame], *, model: EscalationModel, evaluation_as_of: pd.Timestamp
+) -> dict[str, object]:
+    """Plain facts about the data and the final model, for the run log and the model card."""
+    events = tables["events"]
+    return {
+        "evaluation_as_of": str(evaluation_as_of.date()),
+        "households": len(tables["households"]),
+        "events": len(events),
+        "first_event": str(events["occurred_at"].min().date()),
+        "last_known": str(events["known_at"].max().date()),
+        "active_workers": int(tables["workers"]["active"].sum()),
+        "features": len(model.feature_names_),
+        "trees": model.best_iteration_,
+        "calibration_method": model.calibrator_.method,
+    }
