@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 Home = Annotated[
     Path | None,
@@ -93,23 +93,68 @@ def synth(
 def ingest(
     folder: Annotated[Path, typer.Argument(help="Folder of partner extracts (CSV or Parquet).")],
     home: Home = None,
+    max_problems: Annotated[int, typer.Option(min=100, help="Problems listed in a report.")] = 100,
 ) -> None:
     """Check a folder against the data contract and load it as the current snapshot."""
     from features.ingest import ingest_folder
+    from features.store import StoreError
     from features.validation import ContractError
 
     settings = load_settings(home=home)
     try:
-        result = ingest_folder(folder, home=settings.home)
+        result = ingest_folder(folder, home=settings.home, max_problems=max_problems)
     except ContractError as error:
         console.print(error.report(), markup=False, highlight=False)
         raise typer.Exit(code=1) from None
+    except StoreError as error:
+        fail(str(error))
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    verb = "loaded as" if result.created else "already loaded as"
-    console.print(f"{folder} {verb} snapshot {result.snapshot_id} (current).")
+        console.print(f"warning: {warning}", markup=False, highlight=False)
+    outcome = {
+        "created": "loaded as new snapshot",
+        "unchanged": "already loaded, still current: snapshot",
+        "reinstated": "loaded before; made current again: snapshot",
+    }[result.outcome]
+    console.print(f"{folder}: {outcome} {result.snapshot_id}", markup=False)
     for table, rows in result.row_counts.items():
         console.print(f"  {table:<10} {rows:>12,} rows")
+
+
+@app.command()
+def check(
+    folder: Annotated[Path, typer.Argument(help="Folder of partner extracts (CSV or Parquet).")],
+    max_problems: Annotated[int, typer.Option(min=100, help="Problems listed in a report.")] = 100,
+) -> None:
+    """Check a folder against the data contract without loading it."""
+    from features.validation import ContractError, read_extract
+
+    try:
+        extract = read_extract(folder, max_problems=max_problems)
+    except ContractError as error:
+        console.print(error.report(), markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
+    for warning in extract.warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False)
+    rows = ", ".join(f"{table} {len(frame):,}" for table, frame in extract.items())
+    console.print(f"{folder} meets the data contract ({rows}).", markup=False)
+
+
+@app.command()
+def snapshots(home: Home = None) -> None:
+    """List the ingested snapshots, oldest first; the current one is marked."""
+    from features.store import Store
+
+    store = Store(load_settings(home=home).home)
+    current = store.current_snapshot_id()
+    for snapshot_id in store.snapshot_ids():
+        manifest = store.manifest(snapshot_id)
+        marker = "*" if snapshot_id == current else " "
+        rows = manifest.get("row_counts", {})
+        console.print(
+            f"{marker} {snapshot_id}  {manifest.get('ingested_at', '')}  "
+            f"households {rows.get('households', 0):,}  events {rows.get('events', 0):,}",
+            markup=False,
+        )
 
 
 def main() -> None:

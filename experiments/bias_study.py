@@ -17,6 +17,7 @@ with a given probability; what happens to the households is unchanged. The study
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,21 +32,23 @@ from experiments.fairness import (
     FairnessGate,
     GateResult,
     audit_chart,
+    audit_for_run,
     bias_audit,
     fairness_gate,
     fit_group_cut_offs,
     group_aware_adjustment,
     household_groups,
 )
+from experiments.transparency import transparency_record
 from features.contract import ETHNICITIES, EVENT_TYPES, LOCALITIES, TABLE_NAMES
-from features.labels import build_labels
+from models import TrainSettings, fit_and_evaluate
 from models._plan import check_history, fold_plan
-from models._settings import TrainSettings
 from models._train import (
+    FoldEvaluation,
     checked_evaluation_as_of,
     crisis_events_of,
+    evaluate_fold,
     feature_cache,
-    fit_window,
 )
 
 # Fast but faithful: the product's model and temporal design with fewer dates and trees.
@@ -56,6 +59,16 @@ STUDY_SETTINGS: dict[str, object] = {
     "early_stopping_rounds": 20,
 }
 ARMS: tuple[str, ...] = ("control", "under-reported")
+# Contact that a community may report less, or an agency record less, for some households.
+DEFAULT_UNDER_REPORTED: tuple[str, ...] = (
+    "police_callout",
+    "domestic_abuse_incident",
+    "asb_report",
+    "missing_person",
+    "ae_attendance",
+    "social_care_contact",
+    "fire_callout",
+)
 
 
 @dataclass(frozen=True)
@@ -250,32 +263,23 @@ def holdout_predictions(
     return [
         HoldoutPredictions(
             as_of=fold.test_as_of,
-            predictions=_fold_predictions(cache, crisis_events, fold=fold, settings=settings),
+            predictions=fold_predictions(
+                evaluate_fold(cache, crisis_events, tables, fold=fold, settings=settings)
+            ),
         )
         for fold in folds
     ]
 
 
-def _fold_predictions(cache, crisis_events, *, fold, settings: TrainSettings) -> pd.DataFrame:
-    model = fit_window(
-        cache, crisis_events, window=fold.window, settings=settings, baselines=False
-    )["model"]
-    features = cache[fold.test_as_of]
-    labels = build_labels(
-        crisis_events,
-        household_ids=features.index,
-        as_of=fold.test_as_of,
-        horizon_weeks=settings.horizon_weeks,
-        crisis_types=settings.crisis_types,
-        known_by=fold.labels_known_by,
-    )
-    raw_score = model.predict_raw(features)
+def fold_predictions(evaluation: FoldEvaluation) -> pd.DataFrame:
+    """The escalation model's predictions on a fold's test date, as the audit takes them."""
+    raw_score, risk = evaluation.predicted["model"]
     return pd.DataFrame(
         {
-            "household_id": features.index.astype("str"),
-            "score": model.calibrator_.predict(raw_score),
-            "rank_score": raw_score,
-            "label": labels.to_numpy(dtype="int64"),
+            "household_id": pd.array(evaluation.household_ids, dtype="str"),
+            "score": np.asarray(risk, dtype="float64"),
+            "rank_score": np.asarray(raw_score, dtype="float64"),
+            "label": np.asarray(evaluation.labels, dtype="int64"),
         }
     )
 
@@ -484,6 +488,8 @@ def study_summary(arms: Mapping[str, StudyArm], *, setup: Mapping[str, object]) 
             summary[f"{arm.name}/{key}"] = {
                 "recall_at_k": float(row["recall_at_k"]),
                 "recall_at_k_ratio": float(row["recall_at_k_ratio"]),
+                "recall_at_k_p_value": float(row["recall_at_k_p_value"]),
+                "selected": int(row["selected"]),
                 "false_negative_rate_ratio": float(row["false_negative_rate_ratio"]),
                 "escalations_found": _found(audit),
                 "gate_passed": arm.gates[key].passed,
@@ -492,11 +498,98 @@ def study_summary(arms: Mapping[str, StudyArm], *, setup: Mapping[str, object]) 
     return summary
 
 
+# --- the demo champion's transparency record -----------------------------------------------------
+
+
+def write_demo_record(
+    *,
+    households: int,
+    seed: int,
+    end: date,
+    out: str | Path,
+    settings: TrainSettings | None = None,
+    k: int | float = 0.05,
+    gate: FairnessGate | None = None,
+    model_version: str = "demo",
+) -> Path:
+    """Train the demo champion on the synthetic city and write its transparency record.
+
+    The model, its metrics and its audit are what `rebalance train` would produce with these
+    settings; the record is generated, never edited by hand.
+    """
+    settings = settings or TrainSettings()
+    city = generate_city(households=households, seed=seed, end=end)
+    tables = {table: city.tables()[table] for table in TABLE_NAMES}
+    outcome = fit_and_evaluate(tables=tables, as_of=city.end, settings=settings, truth=city.truth)
+    (latest,) = holdout_predictions(tables=tables, as_of=city.end, settings=settings, last=1)
+    audit = audit_for_run(
+        predictions=latest.predictions, tables=tables, as_of=latest.as_of, k=k, settings=gate
+    )
+    record = transparency_record(
+        model_version=model_version,
+        metrics=outcome.flat_metrics(),
+        audit=audit.table,
+        settings=settings,
+        gate=audit.gate,
+        gate_settings=gate,
+        data_summary=outcome.data_summary,
+    )
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(record, encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m experiments.bias_study study|record ...`: run the study or write the record."""
+    arguments = _parser().parse_args(argv)
+    city = {"households": arguments.households, "seed": arguments.seed, "end": arguments.end}
+    gate = FairnessGate(confidence=arguments.confidence)
+    if arguments.command == "record":
+        path = write_demo_record(**city, out=arguments.out, k=arguments.k, gate=gate)
+        print(f"transparency record written to {path}")
+        return
+    study = run_bias_study(
+        **city,
+        group=arguments.group,
+        event_types=arguments.event_types.split(","),
+        reporting_probability=arguments.reporting_probability,
+        out_dir=arguments.out,
+        k=arguments.k,
+        gate=gate,
+        control=not arguments.no_control,
+    )
+    print(f"bias study report written to {study.files['report']}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m experiments.bias_study")
+    parser.add_argument("command", choices=("study", "record"))
+    parser.add_argument("--households", type=int, default=40_000)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2025, 6, 29))
+    parser.add_argument("--group", default="asian")
+    parser.add_argument("--event-types", default=",".join(DEFAULT_UNDER_REPORTED))
+    parser.add_argument("--reporting-probability", type=float, default=0.1)
+    parser.add_argument("--k", type=float, default=0.05)
+    parser.add_argument("--confidence", type=float, default=None)
+    parser.add_argument("--no-control", action="store_true")
+    parser.add_argument("--out", required=True)
+    return parser
+
+
 __all__ = [
     "BiasStudy",
     "HoldoutPredictions",
     "StudyArm",
     "audit_group",
+    "fold_predictions",
     "holdout_predictions",
+    "main",
     "run_bias_study",
+    "write_demo_record",
 ]
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from features.contract import CONTRACT_VERSION, TABLE_NAMES
 from features.store import Store, StoreBusyError
-from features.validation import ContractError, Extract, read_extract
+from features.validation import MAX_REPORTED_PROBLEMS, ContractError, Extract, read_extract
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +74,9 @@ def _row_counts(extract: Extract) -> dict[str, int]:
     return {table: len(extract[table]) for table in TABLE_NAMES}
 
 
-def _load(folder: Path, store: Store) -> IngestResult:
+def _load(folder: Path, store: Store, *, max_problems: int) -> IngestResult:
     """Check the folder, then publish it as a new snapshot or point CURRENT at an existing one."""
-    extract = read_extract(folder)
+    extract = read_extract(folder, max_problems=max_problems)
     snapshot_id = snapshot_id_of(extract)
     previous = store.current_snapshot_id()
     created = not store.has_snapshot(snapshot_id)
@@ -101,27 +101,31 @@ def _log_entry(folder: Path, *, outcome: str, started: float, **details: object)
     }
 
 
-def ingest_folder(folder: Path, *, home: Path) -> IngestResult:
+def ingest_folder(
+    folder: Path, *, home: Path, max_problems: int = MAX_REPORTED_PROBLEMS
+) -> IngestResult:
     """Check `folder` against the data contract and make it the current snapshot in `home`.
 
     Raises `ContractError` (with the report) when the folder breaks the contract, and
     `StoreBusyError` when another ingest is running; the store is then left exactly as it was,
-    apart from one more line in its ingest log.
+    apart from one more line in its ingest log. The report lists the first `max_problems`.
     """
     folder, store = Path(folder), Store(home)
     started = time.perf_counter()
     try:
         with store.locked():
-            return _ingest_locked(folder, store, started=started)
+            return _ingest_locked(folder, store, started=started, max_problems=max_problems)
     except StoreBusyError:
         store.append_log(_log_entry(folder, outcome="busy", started=started))
         raise
 
 
-def _ingest_locked(folder: Path, store: Store, *, started: float) -> IngestResult:
+def _ingest_locked(
+    folder: Path, store: Store, *, started: float, max_problems: int
+) -> IngestResult:
     store.remove_incomplete()
     try:
-        result = _load(folder, store)
+        result = _load(folder, store, max_problems=max_problems)
     except ContractError as error:
         entry = _log_entry(folder, outcome="refused", started=started, problems=error.total)
         store.append_log(entry)

@@ -15,7 +15,7 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,7 @@ _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 _FIRST_YEAR, _LAST_YEAR = 1678, 2261
 _TRUE_WORDS, _FALSE_WORDS = ("true", "1"), ("false", "0")
 _QUOTED_LENGTH = 40
+_UTF8_PIECE = 1 << 20
 _LONG_ENUM = 10
 _ROW_MEANING = (
     "Line numbers count the lines of the file as a text editor shows them (line 1 is the header); "
@@ -223,6 +224,8 @@ class _Source:
     table: str
     path: Path
     data: bytes
+    records: int = 0  # CSV records the parser saw, header included
+    layout: _Layout | None = None  # where each CSV record starts, worked out only when needed
 
     @property
     def name(self) -> str:
@@ -363,19 +366,22 @@ def _read_csv(source: _Source, findings: _Findings) -> _Raw | None:
     present = None if names is None else _check_header(source, names, findings)
     if present is None:
         return None
-    data = source.data
+    data, bad_lines = source.data, []
     try:
         table, invalid_rows = _parse_csv(data, names=names, present=present)
     except pa.ArrowInvalid as error:
         if "UTF8" not in str(error):
             return _unreadable_csv(source, findings)
-        data = _note_invalid_utf8(source, findings)
+        data, bad_lines = _repair_utf8(source.data)
         try:
             table, invalid_rows = _parse_csv(data, names=names, present=present)
         except pa.ArrowInvalid:
             return _unreadable_csv(source, findings)
+    source.records = table.num_rows + invalid_rows + 1
+    if bad_lines:
+        _note_invalid_utf8(source, bad_lines, findings)
     if invalid_rows:
-        _note_ragged_rows(source.table, data, len(names), invalid_rows, findings)
+        _note_ragged_rows(source, len(names), invalid_rows, findings)
         return None
     columns = {name: table.column(name) for name in present}
     return _Raw(source, columns, table.num_rows)
@@ -413,56 +419,97 @@ def _parse_csv(data: bytes, *, names: list[str], present: list[str]) -> tuple[pa
     return table, invalid_rows
 
 
-def _record_lines(data: bytes, *, records: int | None = None) -> np.ndarray:
-    """The physical line (1-based) on which each CSV record starts; record 0 is the header.
+@dataclass(frozen=True)
+class _Layout:
+    """Where a CSV file's records are: for each record (0 is the header), the physical line it
+    starts on (1-based) and its number of values. Blank lines are not records, as for the parser."""
 
-    Blank lines are skipped, as the CSV parser skips them. Without quotes (the common case) this is
-    a numpy pass over the bytes; with quotes a record may span lines, so the csv module counts them.
-    """
-    if b'"' not in data and data.count(b"\r") == data.count(b"\r\n"):
-        buffer = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(buffer == ord("\n"))
-        starts = np.concatenate([[0], ends + 1])
-        stops = np.concatenate([ends, [buffer.size]])
-        carriage = (stops > starts) & (buffer[np.maximum(stops - 1, 0)] == ord("\r"))
-        return np.flatnonzero(stops - starts - carriage > 0) + 1
-    lines = []
-    for _values, line in _csv_records(data):
-        lines.append(line)
-        if records is not None and len(lines) >= records:
-            break
-    return np.asarray(lines, dtype=np.int64)
+    lines: np.ndarray
+    values: np.ndarray
 
 
-def _csv_records(data: bytes) -> Iterator[tuple[list[str], int]]:
-    """Each non-blank CSV record with the line it starts on, read the slow but exact way.
+def _layout_of(source: _Source) -> _Layout:
+    if source.layout is None:
+        layout = None
+        if source.data.count(b"\r") == source.data.count(b"\r\n"):
+            layout = _vector_layout(source.data)
+        # The vectorised reading assumes quotes only ever open and close whole values; if it sees
+        # a different number of records than the parser did, the csv module reads the file.
+        if layout is None or layout.lines.size != source.records:
+            layout = _scanned_layout(source.data)
+        source.layout = layout
+    return source.layout
 
-    Only used to locate problems. Stops early at a record the csv module cannot read (a value
-    over its size limit), leaving later rows without a line number rather than failing.
+
+def _vector_layout(data: bytes) -> _Layout:
+    """The layout from byte positions alone: a line break or comma separates only outside quotes,
+    that is after an even number of quote characters (an escaped quote "" counts twice)."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(buffer == ord('"'))
+    newlines = np.flatnonzero(buffer == ord("\n"))
+    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.concatenate([ends, [buffer.size]])
+    carriage = (stops > starts) & (buffer[np.maximum(stops - 1, 0)] == ord("\r"))
+    records = stops - starts - carriage > 0
+    commas = np.flatnonzero(buffer == ord(","))
+    commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
+    separators = np.bincount(np.searchsorted(ends, commas), minlength=starts.size)
+    lines = np.searchsorted(newlines, starts[records]) + 1
+    return _Layout(lines, separators[records] + 1)
+
+
+def _scanned_layout(data: bytes) -> _Layout:
+    """The layout as the csv module reads it: slow, exact, and only used to locate problems.
+
+    It stops early at a record the csv module cannot read (a value over its size limit), which
+    leaves later rows without a line number rather than failing.
     """
     reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
-    last_line = 0
+    lines, values, last_line = [], [], 0
     with contextlib.suppress(csv.Error):
-        for values in reader:
-            if values:
-                yield values, last_line + 1
+        for record in reader:
+            if record:
+                lines.append(last_line + 1)
+                values.append(len(record))
             last_line = reader.line_num
+    return _Layout(np.asarray(lines, dtype=np.int64), np.asarray(values, dtype=np.int64))
 
 
-def _note_invalid_utf8(source: _Source, findings: _Findings) -> bytes:
-    """Report each line holding bytes that are not UTF-8; return the data with them replaced."""
-    text = source.data.decode("utf-8", errors="surrogateescape")
-    bad_lines, line, position = [], 1, 0
-    for match in re.finditer("[\udc80-\udcff]+", text):
-        line += text.count("\n", position, match.start())
-        position = match.start()
-        if not bad_lines or bad_lines[-1] != line:
-            bad_lines.append(line)
-    repaired = source.data.decode("utf-8", errors="replace").encode("utf-8")
-    record_lines = _record_lines(repaired)
+def _repair_utf8(data: bytes) -> tuple[bytes, list[int]]:
+    """The data with bytes that are not UTF-8 replaced by U+FFFD, and the lines that held them."""
+    view, pieces, bad_lines, line, start = memoryview(data), [], [], 1, 0
+    while start < len(data):
+        # Pieces end just after a line break, so no character is ever cut in two.
+        stop = data.find(b"\n", start + _UTF8_PIECE)
+        stop = len(data) if stop < 0 else stop + 1
+        piece = bytes(view[start:stop])
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines += [line + n for n, text in enumerate(piece.split(b"\n")) if _not_utf8(text)]
+            piece = piece.decode("utf-8", errors="replace").encode("utf-8")
+        pieces.append(piece)
+        line += piece.count(b"\n")
+        start = stop
+    return b"".join(pieces), bad_lines
+
+
+def _not_utf8(text: bytes) -> bool:
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _note_invalid_utf8(source: _Source, bad_lines: list[int], findings: _Findings) -> None:
+    """One problem per line holding bytes that are not UTF-8, with the row that line is in."""
+    record_lines = _layout_of(source).lines
     records = np.searchsorted(record_lines, bad_lines, side="right") - 1
     located = [
-        (int(r) - 1 if r > 0 else None, ln) for r, ln in zip(records, bad_lines, strict=True)
+        (int(record) - 1 if record > 0 else None, line)
+        for record, line in zip(records, bad_lines, strict=True)
     ]
     findings.note_lines(
         source.table,
@@ -470,28 +517,28 @@ def _note_invalid_utf8(source: _Source, findings: _Findings) -> bytes:
         "holds bytes that are not valid UTF-8 "
         "(save the file as UTF-8, not in a Windows or Latin code page)",
     )
-    return repaired
 
 
 def _note_ragged_rows(
-    table: str, data: bytes, n_names: int, invalid_rows: int, findings: _Findings
+    source: _Source, n_names: int, invalid_rows: int, findings: _Findings
 ) -> None:
     """Rows whose number of values differs from the header's; their table is not checked further."""
-    ragged = [
-        (record - 1, line, len(values))
-        for record, (values, line) in enumerate(_csv_records(data))
-        if record and len(values) != n_names
-    ]
-    if not ragged:
-        findings.note(table, f"{invalid_rows} rows do not have as many values as the header")
+    layout = _layout_of(source)
+    ragged = np.flatnonzero(layout.values != n_names)
+    ragged = ragged[ragged > 0]
+    if ragged.size == 0:
+        findings.note(source.table, f"{invalid_rows} rows do not have as many values as the header")
         return
-    findings.total += len(ragged)
-    for row, line, count in ragged[: findings.limit]:
+    findings.total += int(ragged.size)
+    for record in ragged[: findings.limit].tolist():
         message = (
-            f"has {count} values but the header has {n_names} columns (check for a stray comma "
-            "or an unclosed quote); the file's values are checked once its rows are whole"
+            f"has {layout.values[record]} values but the header has {n_names} columns (check for "
+            "a stray comma or an unclosed quote); the file's values are checked once its rows are "
+            "whole"
         )
-        findings.entries.append(_Entry(table, row, None, message, line))
+        findings.entries.append(
+            _Entry(source.table, record - 1, None, message, int(layout.lines[record]))
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -796,6 +843,9 @@ def _check_minimums(typed: _Typed, findings: _Findings) -> None:
 def _first_rows(keys: _Arrow, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Among rows with valid keys: whether each repeats an earlier row's key, and that row."""
     rows = np.flatnonzero(valid)
+    if rows.size == valid.size and _strictly_increasing(keys):
+        # Extracts are often sorted by id: then no key can repeat, and hashing can be skipped.
+        return np.zeros(valid.size, dtype=bool), np.arange(valid.size)
     chosen = keys if rows.size == valid.size else keys.take(pa.array(rows))
     codes, _ = pd.factorize(chosen.to_pandas())
     # factorize numbers keys in order of first appearance, so a key is new exactly when its code
@@ -807,6 +857,13 @@ def _first_rows(keys: _Arrow, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray
     first = np.zeros(valid.size, dtype=np.int64)
     first[rows] = rows[~repeats][codes]
     return repeat, first
+
+
+def _strictly_increasing(keys: _Arrow) -> bool:
+    if len(keys) < 2:
+        return True
+    later, earlier = keys.slice(1), keys.slice(0, len(keys) - 1)
+    return bool(pc.all(pc.greater(later, earlier)).as_py())
 
 
 def _check_unique_ids(typed: _Typed, findings: _Findings) -> None:
@@ -1047,7 +1104,7 @@ def _lines_of_rows(entries: list[_Entry], sources: dict[str, _Source]) -> dict[t
         rows = [e.row for e in entries if e.table == table and e.row is not None and e.line is None]
         if not rows or not source.is_csv:
             continue
-        record_lines = _record_lines(source.data, records=max(rows) + 2)
+        record_lines = _layout_of(source).lines
         for row in rows:
             if row + 1 < record_lines.size:
                 lines[(table, row)] = int(record_lines[row + 1])

@@ -119,12 +119,31 @@ def labelled_examples(
     return features, np.concatenate(labels)
 
 
-def early_stopping_half(household_ids: pd.Index) -> np.ndarray:
-    """A fixed half of households (by a hash of their id) for early stopping; the rest calibrate."""
-    return np.array([zlib.crc32(value.encode()) % 2 == 0 for value in household_ids], dtype=bool)
+def household_roles(household_ids: pd.Index) -> np.ndarray:
+    """Each household's fixed role, by a hash of its id: "trees", "stopping" or "calibration".
+
+    The same households appear at every as-of date with overlapping label windows, so a model
+    checked on its own households looks far better than it is (it recognises them). Early
+    stopping and calibration therefore use households the trees never saw.
+    """
+    bucket = np.array([zlib.crc32(value.encode()) % 20 for value in household_ids])
+    return np.select([bucket < 14, bucket < 17], ["trees", "stopping"], "calibration")
 
 
-def _window_examples(cache, crisis_events, *, window: TrainingWindow, settings: TrainSettings):
+@dataclass(frozen=True)
+class WindowExamples:
+    """A training window's examples: the tree dates stacked, and the later calibration date."""
+
+    tree_features: pd.DataFrame
+    tree_labels: np.ndarray
+    late_features: pd.DataFrame
+    late_labels: np.ndarray
+
+
+def window_examples(
+    cache, crisis_events, *, window: TrainingWindow, settings: TrainSettings
+) -> WindowExamples:
+    """Examples of one window, refusing any whose label window is not closed by known_by."""
     if not window_is_closed(window, horizon_weeks=settings.horizon_weeks):
         raise ValueError(f"training window {window} uses label windows not closed by known_by")
     tree = labelled_examples(
@@ -141,40 +160,42 @@ def _window_examples(cache, crisis_events, *, window: TrainingWindow, settings: 
         known_by=window.known_by,
         settings=settings,
     )
-    return tree, late
+    return WindowExamples(*tree, *late)
 
 
 def _require_both_classes(labels: np.ndarray, *, what: str) -> None:
-    if labels.min() == labels.max():
+    if len(labels) == 0 or labels.min() == labels.max():
         raise ValueError(
-            f"{what} has only {'escalated' if labels[0] else 'non-escalated'} households: "
-            "check the crisis types, the horizon and the as-of date"
+            f"{what} does not have both escalated and non-escalated households: "
+            "check the crisis types, the horizon and the as-of date, or use a larger extract"
         )
 
 
-def fit_window(
-    cache, crisis_events, *, window: TrainingWindow, settings: TrainSettings, baselines: bool
-) -> dict[str, object]:
-    """The escalation model (and, when asked, the baselines) fitted on one training window."""
-    (X_tree, y_tree), (X_late, y_late) = _window_examples(
-        cache, crisis_events, window=window, settings=settings
-    )
-    _require_both_classes(y_tree, what=f"training data up to {window.tree_as_of[-1].date()}")
-    _require_both_classes(y_late, what=f"calibration data as of {window.calibration_as_of.date()}")
-    stopping = early_stopping_half(X_late.index.get_level_values(1))
-    model = EscalationModel(**settings.model_params()).fit(
-        X_tree,
-        y_tree,
+def fit_escalation_model(examples: WindowExamples, *, settings: TrainSettings) -> EscalationModel:
+    """Trees on the tree households' earlier dates; stopping and calibration on the latest date."""
+    X_tree, y_tree = examples.tree_features, examples.tree_labels
+    X_late, y_late = examples.late_features, examples.late_labels
+    tree_rows = household_roles(X_tree.index.get_level_values(1)) == "trees"
+    late_roles = household_roles(X_late.index.get_level_values(1))
+    stopping, calibration = late_roles == "stopping", late_roles == "calibration"
+    _require_both_classes(y_tree[tree_rows], what="the training households")
+    _require_both_classes(y_late[stopping], what="the early-stopping households")
+    _require_both_classes(y_late[calibration], what="the calibration households")
+    return EscalationModel(**settings.model_params()).fit(
+        X_tree.loc[tree_rows],
+        y_tree[tree_rows],
         X_valid=X_late.loc[stopping],
         y_valid=y_late[stopping],
-        X_calib=X_late.loc[~stopping],
-        y_calib=y_late[~stopping],
+        X_calib=X_late.loc[calibration],
+        y_calib=y_late[calibration],
     )
-    if not baselines:
-        return {"model": model}
-    X_all, y_all = pd.concat([X_tree, X_late]), np.concatenate([y_tree, y_late])
+
+
+def fit_baselines(examples: WindowExamples, *, settings: TrainSettings) -> dict[str, object]:
+    """The three baselines, each fitted on every example of the window."""
+    X_all = pd.concat([examples.tree_features, examples.late_features])
+    y_all = np.concatenate([examples.tree_labels, examples.late_labels])
     return {
-        "model": model,
         "logistic": logistic_baseline(seed=settings.seed).fit(X_all, y_all),
         "rule": ProblemIndicatorRule().fit(X_all, y_all),
         "prior": PriorRate().fit(X_all, y_all),
@@ -210,7 +231,11 @@ def evaluate_fold(
     cache, crisis_events, tables, *, fold: Fold, settings: TrainSettings
 ) -> FoldEvaluation:
     """Fit on the fold's window, score its test date, with outcomes known by the evaluation date."""
-    fitted = fit_window(cache, crisis_events, window=fold.window, settings=settings, baselines=True)
+    examples = window_examples(cache, crisis_events, window=fold.window, settings=settings)
+    fitted = {
+        "model": fit_escalation_model(examples, settings=settings),
+        **fit_baselines(examples, settings=settings),
+    }
     test_features = cache[fold.test_as_of]
     labels = build_labels(
         crisis_events,
@@ -406,9 +431,10 @@ def fit_and_evaluate(
     evaluations = [
         evaluate_fold(cache, crisis_events, tables, fold=fold, settings=settings) for fold in folds
     ]
-    model = fit_window(
-        cache, crisis_events, window=final_window, settings=settings, baselines=False
-    )["model"]
+    model = fit_escalation_model(
+        window_examples(cache, crisis_events, window=final_window, settings=settings),
+        settings=settings,
+    )
     return TrainingOutcome(
         model=model,
         metrics=metrics_frame(evaluations, settings=settings),

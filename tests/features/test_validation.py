@@ -487,3 +487,46 @@ def test_the_data_team_documentation_covers_every_column_and_event_type():
         crisis = "yes" if kind.crisis else "no"
         row = next(line for line in document.splitlines() if line.startswith(f"| `{event_type}` |"))
         assert f"| {kind.source} |" in row and row.rstrip().endswith(f"| {crisis} |"), row
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ids=st.lists(
+        st.sampled_from(["E1", "E2", "E3", "E4", "E10", "E11"] + [""]), min_size=23, max_size=23
+    )
+)
+def test_every_repeated_id_is_named_with_its_first_row(
+    tmp_path_factory, make_tables, save_tables, ids
+):
+    tables = make_tables()
+    tables["events"]["event_id"] = ids
+    folder = save_tables(tmp_path_factory.mktemp("ids"), tables)
+    given_ids = pd.Series(ids)
+    present = given_ids != ""
+    repeated = present & given_ids.where(present).duplicated()
+    first_row = {key: row + 1 for row, key in reversed(list(enumerate(ids)))}
+
+    error = _refused(folder)
+
+    repeats = [p for p in error.problems if p.column == "event_id" and "unique" in p.message]
+    empties = [p for p in error.problems if p.column == "event_id" and "empty" in p.message]
+    assert [p.row for p in repeats] == [row + 1 for row in np.flatnonzero(repeated)]
+    for problem in repeats:
+        key = ids[problem.row - 1]
+        assert problem.message.endswith(f"first used at row {first_row[key]}")
+    assert [p.row for p in empties] == [row + 1 for row in np.flatnonzero(~present)]
+
+
+def test_a_stray_quote_inside_a_value_does_not_shift_line_numbers(tables, write_extract):
+    folder = write_extract(tables)
+    path = folder / "households.csv"
+    lines = path.read_text().split("\n")
+    lines[2] = lines[2].replace("Burslem Central", 'Burslem 5" Central')  # quote mid-value
+    lines[6] = lines[6].replace(",council,", ",councel,")
+    path.write_text("\n".join(lines))
+
+    extract_problem = _only_problem(_refused(folder))
+
+    assert (extract_problem.row, extract_problem.line, extract_problem.column) == (6, 7, "tenure")
