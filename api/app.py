@@ -18,7 +18,9 @@ def latest_week_dir(settings: Settings) -> Path | None:
     """The most recent weekly run that wrote a proposal."""
     if not settings.weeks_dir.exists():
         return None
-    weeks = sorted(path for path in settings.weeks_dir.iterdir() if (path / "proposal.csv").exists())
+    weeks = sorted(
+        path for path in settings.weeks_dir.iterdir() if (path / "proposal.csv").exists()
+    )
     return weeks[-1] if weeks else None
 
 

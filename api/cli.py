@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 Home = Annotated[
     Path | None,
@@ -153,6 +156,316 @@ def snapshots(home: Home = None) -> None:
         console.print(
             f"{marker} {snapshot_id}  {manifest.get('ingested_at', '')}  "
             f"households {rows.get('households', 0):,}  events {rows.get('events', 0):,}",
+            markup=False,
+        )
+
+
+def as_of_date(settings, as_of: str | None):
+    if as_of is not None:
+        parse_date(as_of, option="--as-of")
+    return pipeline.resolve_as_of(settings, as_of)
+
+
+@app.command()
+def train(
+    as_of: AsOf = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Promote if every gate passes.")
+    ] = False,
+    step_weeks: Annotated[
+        int | None, typer.Option(min=1, help="Weeks between as-of dates.")
+    ] = None,
+    folds: Annotated[int | None, typer.Option(min=1, help="Temporal validation folds.")] = None,
+    home: Home = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Train a challenger with temporal cross-validation, calibration and baselines (MLflow)."""
+    settings = load_settings(home=home, tracking_uri=tracking_uri)
+    overrides = {"step_weeks": step_weeks, "folds": folds}
+    settings = replace(
+        settings,
+        training=settings.training | {k: v for k, v in overrides.items() if v is not None},
+    )
+    with console.status("Training: temporal cross-validation, calibration, baselines..."):
+        result, decision = pipeline.train_model(
+            settings, as_of=as_of_date(settings, as_of), promote=promote
+        )
+    out.print(f"Model {result.model_name} version {result.model_version} (run {result.run_id})")
+    for name, value in result.headline().items():
+        out.print(f"  {name:<34} {value:.4f}")
+    if decision is not None:
+        print_decision(decision)
+
+
+def print_decision(decision) -> None:
+    for gate in decision.gates:
+        mark = "pass" if gate.passed else "FAIL"
+        out.print(f"  [{mark}] {gate.name}: {gate.message}", markup=False)
+    out.print(decision.message, markup=False)
+
+
+@app.command()
+def promote(home: Home = None, tracking_uri: TrackingUri = None) -> None:
+    """Make the challenger the champion if it beats it and passes every gate."""
+    decision = pipeline.promote_model(load_settings(home=home, tracking_uri=tracking_uri))
+    print_decision(decision)
+    if not decision.promoted:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def score(
+    out_path: Annotated[Path, typer.Option("--out", help="scores.csv to write.")],
+    as_of: AsOf = None,
+    home: Home = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Score every household with the champion: risk, rank, needs and reasons."""
+    from models import write_scores
+
+    settings = load_settings(home=home, tracking_uri=tracking_uri)
+    with console.status("Scoring every household..."):
+        scores = pipeline.score_week(settings, as_of=as_of_date(settings, as_of))
+    write_scores(scores, out_path)
+    out.print(f"{len(scores):,} households scored -> {out_path}")
+
+
+@app.command()
+def explain(
+    household_id: Annotated[str, typer.Argument(help="Pseudonymised household id.")],
+    as_of: AsOf = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    home: Home = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Why a household was flagged, what changed since last week, and its timeline."""
+    from models.explain import format_explanation
+
+    settings = load_settings(home=home, tracking_uri=tracking_uri)
+    try:
+        explanation = pipeline.explain_week(
+            settings, household_id=household_id, as_of=as_of_date(settings, as_of)
+        )
+    except ValueError as error:
+        fail(str(error))
+    if as_json:
+        out.print_json(json.dumps(explanation, default=str))
+    else:
+        out.print(format_explanation(explanation), markup=False, highlight=False)
+
+
+def parse_capacity(values: list[str]) -> dict[str, int]:
+    capacity = {}
+    for value in values:
+        worker_id, _, points = value.partition("=")
+        if not points.strip().isdigit():
+            fail(f"--capacity expects WORKER=POINTS, got {value!r}")
+        capacity[worker_id.strip()] = int(points)
+    return capacity
+
+
+def parse_new_workers(values: list[str]) -> list[dict]:
+    workers = []
+    for value in values:
+        parts = value.split(":")
+        if len(parts) != 4 or not parts[3].strip().isdigit():
+            fail(f"--add-worker expects ID:LOCALITY:SKILL;SKILL:POINTS, got {value!r}")
+        worker_id, locality, skills, points = (part.strip() for part in parts)
+        workers.append(
+            {
+                "worker_id": worker_id,
+                "locality": locality,
+                "skills": skills,
+                "capacity_points": int(points),
+                "active": True,
+            }
+        )
+    return workers
+
+
+@app.command()
+def allocate(
+    out_path: Annotated[Path, typer.Option("--out", help="proposal.csv to write.")],
+    as_of: AsOf = None,
+    locks: Annotated[Path | None, typer.Option(help="Manager locks CSV.")] = None,
+    locality: Annotated[str | None, typer.Option(help="Only this locality.")] = None,
+    add_worker: Annotated[
+        list[str] | None, typer.Option(help="What-if: ID:LOCALITY:SKILL;SKILL:POINTS.")
+    ] = None,
+    remove_worker: Annotated[list[str] | None, typer.Option(help="What-if: worker id.")] = None,
+    capacity: Annotated[list[str] | None, typer.Option(help="What-if: WORKER=POINTS.")] = None,
+    home: Home = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """The weekly allocation proposal (OR-Tools), with an explanation for every row."""
+    from allocation import AllocationInputError, read_locks, write_proposal
+
+    settings = load_settings(home=home, tracking_uri=tracking_uri)
+    what_if = {
+        "add": parse_new_workers(add_worker or []),
+        "remove": remove_worker or [],
+        "capacity": parse_capacity(capacity or []),
+    }
+    try:
+        lock_table = read_locks(locks) if locks else None
+        with console.status("Solving the weekly allocation..."):
+            proposal = pipeline.allocate_week(
+                settings,
+                as_of=as_of_date(settings, as_of),
+                locks=lock_table,
+                locality=locality,
+                what_if=what_if if any(what_if.values()) else None,
+            )
+    except AllocationInputError as error:
+        fail(str(error))
+    write_proposal(proposal, out=out_path)
+    print_proposal_summary(proposal, out_path=out_path)
+
+
+def print_proposal_summary(proposal, *, out_path: Path) -> None:
+    summary = proposal.summary
+    out.print(
+        f"{summary['assigned']:,} of {summary['candidates']:,} candidates proposed for a key "
+        f"worker, {summary['waitlisted']:,} waitlisted ({summary['status']}, gap "
+        f"{summary['gap']:.3%}, {summary['solve_seconds']:.1f} s) -> {out_path}",
+        markup=False,
+    )
+    for message in summary.get("messages", []):
+        out.print(f"  {message}", markup=False)
+    for lock in proposal.lock_report.to_dict("records"):
+        out.print(f"  lock {lock}", markup=False)
+
+
+@app.command()
+def compare(
+    before: Annotated[Path, typer.Argument(help="Earlier proposal.csv.")],
+    after: Annotated[Path, typer.Argument(help="Later proposal.csv.")],
+) -> None:
+    """What moved between two proposals, and why."""
+    from allocation import AllocationInputError, compare_proposals, read_proposal
+
+    try:
+        changes = compare_proposals(read_proposal(before), read_proposal(after))
+    except AllocationInputError as error:
+        fail(str(error))
+    if changes.empty:
+        out.print("The two proposals allocate every household the same way.")
+        return
+    out.print(changes.to_string(index=False), markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    home: Home = None,
+    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the web pages and the JSON API."""
+    settings = load_settings(home=home)
+    run_server(settings, host=host or settings.host, port=port or settings.port)
+
+
+def run_server(settings, *, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    console.print(f"Rebalance is at http://{host}:{port}  (Ctrl-C to stop)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+DEMO_END = "2026-11-15"
+
+
+@app.command()
+def demo(
+    households: Annotated[int, typer.Option(min=200, help="Size of the synthetic city.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the city.")] = 0,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the pages when done.")
+    ] = True,
+    home: Home = None,
+) -> None:
+    """The weekly job end to end on the built-in synthetic city, then serve it."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    settings = load_settings(home=home)
+    steps = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    )
+    with steps:
+        week = run_demo(settings, households=households, seed=seed, progress=steps)
+    print_demo(settings, week)
+    if serve_after:
+        run_server(settings, host=settings.host, port=settings.port)
+
+
+def run_demo(settings, *, households: int, seed: int, progress) -> dict:
+    """Each stage of the weekly job, one progress line each."""
+    from allocation import write_proposal
+    from api.auth import create_demo_users
+    from experiments.city import generate_city, write_city
+    from features.ingest import ingest_folder
+
+    def stage(description: str, work):
+        task = progress.add_task(description, total=1)
+        result = work()
+        progress.update(task, completed=1)
+        return result
+
+    city = stage(
+        f"Simulating a city of {households:,} households",
+        lambda: generate_city(households=households, seed=seed, end=date.fromisoformat(DEMO_END)),
+    )
+    stage("Writing the partner extracts", lambda: write_city(city, settings.extract_dir))
+    stage(
+        "Checking and ingesting them",
+        lambda: ingest_folder(settings.extract_dir, home=settings.home),
+    )
+    as_of = pipeline.latest_as_of(settings)
+    trained, decision = stage(
+        "Training the escalation model (temporal validation, MLflow)",
+        lambda: pipeline.train_model(settings, as_of=as_of, promote=True),
+    )
+    scores = stage(
+        "Scoring every household with reasons", lambda: pipeline.score_week(settings, as_of=as_of)
+    )
+    proposal = stage(
+        "Proposing this week's key-worker allocation (OR-Tools)",
+        lambda: pipeline.allocate_week(settings, as_of=as_of),
+    )
+    week_dir = settings.week_dir(as_of)
+    write_proposal(proposal, out=week_dir / "proposal.csv")
+    pipeline.write_summary(
+        path=week_dir / "summary.md", scores=scores, proposal=proposal, as_of=as_of
+    )
+    users = create_demo_users(settings, workers=city.workers, households=city.households)
+    return {
+        "as_of": as_of,
+        "trained": trained,
+        "decision": decision,
+        "proposal": proposal,
+        "week_dir": week_dir,
+        "users": users,
+    }
+
+
+def print_demo(settings, week: dict) -> None:
+    summary = week["proposal"].summary
+    out.print(f"\nWeek as of {week['as_of'].date()}: outputs in {week['week_dir']}", markup=False)
+    out.print(
+        f"Model version {week['trained'].model_version}: {week['decision'].message}", markup=False
+    )
+    out.print(
+        f"{summary['assigned']:,} households proposed for a key worker, "
+        f"{summary['waitlisted']:,} waitlisted.",
+        markup=False,
+    )
+    out.print("\nDemo sign-ins (one per role):")
+    for user in week["users"]:
+        scope = user.get("locality") or user.get("worker_id") or ""
+        out.print(
+            f"  {user['role']:<17} {user['username']:<14} password {user['password']}  {scope}",
             markup=False,
         )
 

@@ -36,13 +36,19 @@ def latest_as_of(settings: Settings) -> pd.Timestamp:
     return pd.Timestamp(events["known_at"].max()).normalize()
 
 
-def train_settings(settings: Settings):
-    from models import TrainSettings
+def resolve_as_of(settings: Settings, as_of) -> pd.Timestamp:
+    return latest_as_of(settings) if as_of is None else pd.Timestamp(as_of).normalize()
 
-    return TrainSettings(
-        horizon_weeks=settings.horizon_weeks,
-        crisis_types=settings.crisis_types,
-        **settings.training,
+
+def train_settings(settings: Settings):
+    from models import settings_from_mapping
+
+    return settings_from_mapping(
+        {
+            **settings.training,
+            "horizon_weeks": settings.horizon_weeks,
+            "crisis_types": list(settings.crisis_types),
+        }
     )
 
 
@@ -58,6 +64,147 @@ def read_truth(settings: Settings) -> pd.DataFrame | None:
     if not truth_path.exists():
         return None
     return pd.read_csv(truth_path, parse_dates=["as_of"], dtype={"household_id": "str"})
+
+
+def current_tables(settings: Settings) -> dict[str, pd.DataFrame]:
+    """The current snapshot, with the cases managers opened through the service counted as open."""
+    from api.service_db import decided_cases
+
+    tables = open_store(settings).read_tables()
+    opened_here = decided_cases(settings)
+    if opened_here.empty:
+        return tables
+    return tables | {"cases": pd.concat([tables["cases"], opened_here], ignore_index=True)}
+
+
+def train_model(settings: Settings, *, as_of, promote: bool = False):
+    """Train a challenger on the current snapshot; optionally promote it in the same go."""
+    from models import promote as promote_challenger
+    from models import train
+
+    store = open_store(settings)
+    training = train_settings(settings)
+    result = train(
+        tables=store.read_tables(),
+        snapshot_id=store.current_snapshot_id(),
+        as_of=resolve_as_of(settings, as_of),
+        settings=training,
+        home=settings.home,
+        tracking_uri=settings.tracking_uri,
+        truth=read_truth(settings),
+    )
+    decision = (
+        promote_challenger(
+            home=settings.home, settings=training, tracking_uri=settings.tracking_uri
+        )
+        if promote
+        else None
+    )
+    return result, decision
+
+
+def promote_model(settings: Settings):
+    from models import promote
+
+    return promote(
+        home=settings.home, settings=train_settings(settings), tracking_uri=settings.tracking_uri
+    )
+
+
+def champion(settings: Settings):
+    from models import load_champion
+
+    return load_champion(home=settings.home, tracking_uri=settings.tracking_uri)
+
+
+def _scores_key(settings: Settings, *, model_version: str) -> dict:
+    return {
+        "snapshot_id": open_store(settings).current_snapshot_id(),
+        "model_version": str(model_version),
+        "horizon_weeks": settings.horizon_weeks,
+    }
+
+
+def score_week(settings: Settings, *, as_of=None) -> pd.DataFrame:
+    """Scores as of a date from the champion, cached per (snapshot, model version) in the week."""
+    from models import score_households, write_scores
+
+    as_of = resolve_as_of(settings, as_of)
+    model = champion(settings)
+    week_dir = settings.week_dir(as_of)
+    key = _scores_key(settings, model_version=model.version)
+    key_path, scores_path = week_dir / "scores.json", week_dir / "scores.csv"
+    if scores_path.exists() and key_path.exists() and json.loads(key_path.read_text()) == key:
+        return read_scores(scores_path)
+    scores = score_households(tables=current_tables(settings), as_of=as_of, model=model)
+    week_dir.mkdir(parents=True, exist_ok=True)
+    write_scores(scores, scores_path)
+    write_json(key_path, key)
+    return read_scores(scores_path)
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    return pd.read_csv(
+        path,
+        dtype={
+            "household_id": "str",
+            "locality": "str",
+            "needs": "str",
+            "reasons": "str",
+            "open_case_worker": "str",
+            "model_version": "str",
+        },
+    )
+
+
+def allocate_week(
+    settings: Settings,
+    *,
+    as_of=None,
+    locks: pd.DataFrame | None = None,
+    locality=None,
+    what_if: dict | None = None,
+):
+    """The weekly allocation proposal from this week's scores.
+
+    `what_if` (add, remove, capacity) changes the workers for this run only, as a manager's
+    question; the store is never changed.
+    """
+    from allocation import propose_allocation
+    from allocation import what_if as workers_what_if
+
+    as_of = resolve_as_of(settings, as_of)
+    tables = current_tables(settings)
+    workers = workers_what_if(tables["workers"], **what_if) if what_if else tables["workers"]
+    return propose_allocation(
+        scores=score_week(settings, as_of=as_of),
+        workers=workers,
+        cases=tables["cases"].loc[tables["cases"]["opened_at"] <= as_of],
+        locks=locks,
+        locality=locality,
+        settings=allocation_settings(settings),
+    )
+
+
+def explain_week(settings: Settings, *, household_id: str, as_of=None) -> dict:
+    """One household's explanation: risk, reasons, needs, what changed since last week, timeline."""
+    from features.build import features_as_of, prepare_tables
+    from models.explain import explain_household
+
+    as_of = resolve_as_of(settings, as_of)
+    model = champion(settings)
+    tables = current_tables(settings)
+    prepared = prepare_tables(tables)
+    return explain_household(
+        booster=model.estimator.booster_,
+        household_id=household_id,
+        features=features_as_of(prepared, as_of=as_of),
+        previous_features=features_as_of(prepared, as_of=as_of - pd.Timedelta(days=7)),
+        records=tables,
+        as_of=as_of,
+        calibrator=model.estimator.calibrator_.predict,
+        horizon_weeks=settings.horizon_weeks,
+    )
 
 
 def write_summary(*, path: Path, scores: pd.DataFrame, proposal, as_of: pd.Timestamp) -> Path:

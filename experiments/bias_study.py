@@ -333,8 +333,9 @@ def _setup_section(
 def _group_section(arms: Mapping[str, StudyArm], *, setup: Mapping[str, object]) -> str:
     lines = [
         "| Arm | Outcomes | Mitigation | Group households | Escalated | Selected | "
-        "Recall at k | FNR | Reference recall | Recall ratio | FNR ratio |",
-        "|---" * 11 + "|",
+        "Recall at k | FNR | Reference recall | Recall ratio | FNR ratio | "
+        "Predicted/observed ratio |",
+        "|---" * 12 + "|",
     ]
     for arm in arms.values():
         for key, audit in arm.audits.items():
@@ -353,6 +354,7 @@ def _group_section(arms: Mapping[str, StudyArm], *, setup: Mapping[str, object])
                 f"{reference['recall_at_k']:.3f} ({reference['group']})",
                 f"{row['recall_at_k_ratio']:.2f}",
                 f"{row['false_negative_rate_ratio']:.2f}",
+                f"{row['predicted_to_observed_ratio']:.2f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")
     title = f"## The {setup['attribute']}={setup['value']} group against its reference group"
@@ -489,6 +491,9 @@ def study_summary(arms: Mapping[str, StudyArm], *, setup: Mapping[str, object]) 
                 "recall_at_k": float(row["recall_at_k"]),
                 "recall_at_k_ratio": float(row["recall_at_k_ratio"]),
                 "recall_at_k_p_value": float(row["recall_at_k_p_value"]),
+                "selection_rate_ratio": float(row["selection_rate_ratio"]),
+                "predicted_to_observed_ratio": float(row["predicted_to_observed_ratio"]),
+                "predicted_to_observed_p_value": float(row["predicted_to_observed_p_value"]),
                 "selected": int(row["selected"]),
                 "false_negative_rate_ratio": float(row["false_negative_rate_ratio"]),
                 "escalations_found": _found(audit),
@@ -544,7 +549,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """`python -m experiments.bias_study study|record ...`: run the study or write the record."""
     arguments = _parser().parse_args(argv)
     city = {"households": arguments.households, "seed": arguments.seed, "end": arguments.end}
-    gate = FairnessGate(confidence=arguments.confidence)
+    gate = FairnessGate(
+        confidence=arguments.confidence, metrics=tuple(arguments.gate_metrics.split(","))
+    )
     if arguments.command == "record":
         path = write_demo_record(**city, out=arguments.out, k=arguments.k, gate=gate)
         print(f"transparency record written to {path}")
@@ -567,12 +574,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("command", choices=("study", "record"))
     parser.add_argument("--households", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--end", type=date.fromisoformat, default=date(2025, 6, 29))
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 15))
     parser.add_argument("--group", default="asian")
     parser.add_argument("--event-types", default=",".join(DEFAULT_UNDER_REPORTED))
     parser.add_argument("--reporting-probability", type=float, default=0.1)
     parser.add_argument("--k", type=float, default=0.05)
     parser.add_argument("--confidence", type=float, default=None)
+    parser.add_argument(
+        "--gate-metrics",
+        default="false_negative_rate,recall_at_k",
+        help="comma-separated: false_negative_rate, recall_at_k, selection_rate, "
+        "precision_at_k, predicted_to_observed",
+    )
     parser.add_argument("--no-control", action="store_true")
     parser.add_argument("--out", required=True)
     return parser

@@ -40,12 +40,14 @@ GATE_METRICS: tuple[str, ...] = (
     "recall_at_k",
     "selection_rate",
     "precision_at_k",
+    "predicted_to_observed",
 )
 METRIC_LABELS: dict[str, str] = {
     "false_negative_rate": "false negative rate",
     "recall_at_k": "recall at k",
     "selection_rate": "selection rate",
     "precision_at_k": "precision at k",
+    "predicted_to_observed": "predicted to observed",
 }
 PREDICTION_COLUMNS: tuple[str, ...] = ("household_id", "score", "label")
 # Optional: the score the product ranks by (the booster's raw log-odds); `score` when absent.
@@ -76,7 +78,7 @@ def household_groups(*, households: pd.DataFrame, people: pd.DataFrame, as_of) -
     members = _members_as_of(people, as_of_year=pd.Timestamp(as_of).year)
     groups = (
         households[["household_id", "locality"]]
-        .merge(_reference_people(members), on="household_id", how="left", validate="one_to_one")
+        .merge(_reference_people(members), on="household_id", how="left", validate="1:1")
         .merge(_household_disability(members), on="household_id", how="left", validate="1:1")
     )
     columns = ["household_id", "sex", "ethnicity", "disability", "age_band", "locality"]
@@ -107,7 +109,7 @@ def _reference_people(members: pd.DataFrame) -> pd.DataFrame:
 
 
 def _household_disability(members: pd.DataFrame) -> pd.DataFrame:
-    """ "yes" if any member is disabled, "no" if every member is recorded not disabled."""
+    """Household disability: "yes" if any member is, "no" if every member is recorded not."""
     recorded = members["disability"].fillna(UNKNOWN)
     flags = pd.DataFrame(
         {
@@ -209,7 +211,10 @@ def _attribute_audit(
 ) -> pd.DataFrame:
     """The audit rows of one attribute, largest group first."""
     counts = (
-        scored.assign(hit=scored["selected"] & (scored["label"] == 1))
+        scored.assign(
+            hit=scored["selected"] & (scored["label"] == 1),
+            score_variance=scored["score"] * (1 - scored["score"]),
+        )
         .groupby(attribute, sort=True)
         .agg(
             households=("household_id", "size"),
@@ -217,6 +222,7 @@ def _attribute_audit(
             selected=("selected", "sum"),
             true_positives=("hit", "sum"),
             mean_predicted=("score", "mean"),
+            expected_variance=("score_variance", "sum"),
         )
         .rename_axis("group")
         .reset_index()
@@ -248,6 +254,7 @@ def _group_rates(counts: pd.DataFrame) -> pd.DataFrame:
         recall_at_k_high=high,
         precision_at_k=hits / selected.where(selected > 0),
         calibration_gap=counts["mean_predicted"] - base_rate,
+        predicted_to_observed=counts["mean_predicted"] / base_rate.where(positives > 0),
     )
 
 
@@ -273,6 +280,7 @@ def _with_ratios(rates: pd.DataFrame, *, reference_group: str) -> pd.DataFrame:
         )
         for metric, (hits, trials) in _RATE_PARTS.items()
     }
+    p_values["predicted_to_observed_p_value"] = _calibration_p_value(rates, reference_row)
     return rates.assign(
         reference_group=reference_group, is_reference=is_reference, **ratios, **p_values
     )
@@ -288,6 +296,23 @@ def _two_proportion_p_value(
     gap = hits / n - (reference_hits / reference_trials if reference_trials else np.nan)
     z = (gap.abs() / spread.where(spread > 0)).mask((spread == 0) & (gap == 0), 0.0)
     z = z.mask((spread == 0) & (gap != 0), np.inf)
+    return z.map(lambda value: math.erfc(value / math.sqrt(2)), na_action="ignore")
+
+
+def _calibration_p_value(rates: pd.DataFrame, reference_row: pd.Series) -> pd.Series:
+    """Two-sided p-value that a group's predicted/observed ratio equals the reference's.
+
+    On the log scale, with the delta method: the observed count O has variance sum p(1 - p)
+    under the model, so log(E / O) has variance about sum p(1 - p) / O^2.
+    """
+    variance = rates["expected_variance"] / rates["positives"].where(rates["positives"] > 0) ** 2
+    reference_variance = (
+        reference_row["expected_variance"] / reference_row["positives"] ** 2
+        if reference_row["positives"] > 0
+        else np.nan
+    )
+    gap = np.log(rates["predicted_to_observed"]) - np.log(reference_row["predicted_to_observed"])
+    z = gap.abs() / np.sqrt(variance + reference_variance)
     return z.map(lambda value: math.erfc(value / math.sqrt(2)), na_action="ignore")
 
 
@@ -385,15 +410,18 @@ _AUDIT_COLUMNS: list[str] = [
     "precision_at_k",
     "mean_predicted",
     "calibration_gap",
+    "predicted_to_observed",
     "base_rate_ratio",
     "selection_rate_ratio",
     "false_negative_rate_ratio",
     "recall_at_k_ratio",
     "precision_at_k_ratio",
+    "predicted_to_observed_ratio",
     "false_negative_rate_p_value",
     "recall_at_k_p_value",
     "selection_rate_p_value",
     "precision_at_k_p_value",
+    "predicted_to_observed_p_value",
 ]
 
 
@@ -511,7 +539,9 @@ def _ratio_failures(row: dict[str, object], *, settings: FairnessGate) -> list[d
         side, bound = ("below", settings.min_ratio)
         if ratio > settings.max_ratio:
             side, bound = ("above", settings.max_ratio)
-        text = f"{label} ratio {ratio:.2f} is {side} {bound:.2f}"
+        # Enough decimals that the ratio never prints as equal to the bound it breaks.
+        decimals = 2 if round(ratio, 2) != round(bound, 2) else 3
+        text = f"{label} ratio {ratio:.{decimals}f} is {side} {bound:.2f}"
         failures.append(_failure(row["attribute"], row["group"], metric, ratio, bound, text))
     return failures
 

@@ -103,7 +103,7 @@ def render_model_card(
         "",
         "## Not intended for",
         "",
-        "- Decisions about an individual's entitlement, enforcement, eviction, or child protection.",
+        "- Decisions about entitlement, enforcement, eviction or child protection.",
         "- Any use that treats a high score as evidence that something has happened.",
         "- Households or areas outside the partnership whose records it was trained on.",
         "",

@@ -161,9 +161,7 @@ def _register(client, *, model_name: str, run_id: str, tags: Mapping[str, str]) 
     return str(version)
 
 
-def version_by_alias(
-    *, tracking_uri: str, model_name: str, alias: str
-) -> RegisteredVersion | None:
+def version_by_alias(*, tracking_uri: str, model_name: str, alias: str) -> RegisteredVersion | None:
     """The version an alias points at, or None (no such model or alias yet)."""
     client = _client(tracking_uri)
     try:
@@ -194,6 +192,11 @@ def tag_version(
     client = _client(tracking_uri)
     for key, value in tags.items():
         client.set_model_version_tag(model_name, str(version), key, str(value))
+
+
+def version_tags(*, tracking_uri: str, model_name: str, version: str) -> dict[str, str]:
+    """A model version's tags."""
+    return dict(_client(tracking_uri).get_model_version(model_name, str(version)).tags)
 
 
 def run_values(*, tracking_uri: str, run_id: str) -> tuple[dict, dict, dict]:

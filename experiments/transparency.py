@@ -212,7 +212,7 @@ def _baseline_sentence(metrics: Mapping[str, float]) -> str:
 
 
 def _human_oversight(summary: Mapping[str, object]) -> str:
-    households = summary.get("households", "every")
+    households = _count_text(summary.get("households"), default="every")
     return f"""
 ## 3. Decision-making process and human oversight
 
@@ -240,12 +240,12 @@ def _model_card(
         ("Version", model_version),
         ("Type", "Gradient-boosted decision trees (LightGBM), probability calibration"),
         ("Calibration", summary.get("calibration_method", "not recorded")),
-        ("Features", summary.get("features", "not recorded")),
-        ("Trees", summary.get("trees", "not recorded")),
+        ("Features", _count_text(summary.get("features"))),
+        ("Trees", _count_text(summary.get("trees"))),
         ("Label", f"any recorded crisis within {training.get('horizon_weeks', 26)} weeks"),
         ("Validation", _validation_text(training)),
         ("Data as of", summary.get("evaluation_as_of", "not recorded")),
-        ("Records used", summary.get("events", "not recorded")),
+        ("Records used", _count_text(summary.get("events"))),
         ("Random seed", training.get("seed", "not recorded")),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
@@ -329,6 +329,7 @@ def _truth_sentence(metrics: Mapping[str, float]) -> str:
 
 def _fairness(audit: pd.DataFrame, *, gate: GateResult, gate_settings: FairnessGate) -> str:
     verdict = "passed" if gate.passed else "FAILED"
+    confidence = _confidence_text(gate_settings)
     k = int(audit["k"].iloc[0]) if "k" in audit and len(audit) else "not recorded"
     return f"""
 ## 6. Fairness
@@ -338,7 +339,7 @@ id). Missing a household in need is the main harm of an assistive service, so th
 each group's false negative rate and recall at k with its reference group (the largest known
 group): ratios must lie within {gate_settings.min_ratio:.2f}-{gate_settings.max_ratio:.2f} for
 every group with at least {gate_settings.min_households} households and
-{gate_settings.min_positives} escalations. Smaller groups are shown but not gated.
+{gate_settings.min_positives} escalations. Smaller groups are shown but not gated.{confidence}
 
 Fairness gate: **{verdict}**. {gate.message}
 
@@ -349,6 +350,15 @@ when any member is recorded disabled; "unknown" where partners did not record it
 compares the model with recorded crises; a group whose crises are under-recorded can look better
 served than it is (see docs/fairness.md).
 """
+
+
+def _confidence_text(gate_settings: FairnessGate) -> str:
+    if gate_settings.confidence is None:
+        return ""
+    return (
+        f" A ratio outside the bounds counts only when the gap to the reference group is "
+        f"significant at {gate_settings.confidence:.0%} confidence (two-proportion test)."
+    )
 
 
 def _audit_table(audit: pd.DataFrame, *, gate_settings: FairnessGate) -> str:
@@ -608,6 +618,12 @@ def _crisis_types(training: Mapping[str, object]) -> tuple[str, ...]:
 
 def _is_number(value) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and math.isfinite(value)
+
+
+def _count_text(value, *, default: str = "not recorded") -> str:
+    if _is_number(value):
+        return f"{value:,.0f}"
+    return default if value is None else str(value)
 
 
 def _percent(value) -> str:

@@ -1,7 +1,85 @@
-"""The household escalation model: temporal validation, calibration, baselines, metrics, scoring."""
+"""The household escalation model: temporal validation, calibration, baselines, metrics, scoring.
+
+Train (`train`), promote (`promote`) and score with the champion (`load_champion`,
+`score_households`, `write_scores`). The pieces (estimator, temporal plan, metrics, baselines,
+gates) are exported for notebooks, benchmarks and tests. Reasons and needs: models.explain.
+"""
 
 from models import _openmp  # noqa: F401  (must run before LightGBM loads)
-from models._settings import TrainSettings
-from models._train import fit_and_evaluate
+from models._baselines import (
+    PROBLEM_INDICATORS,
+    PriorRate,
+    ProblemIndicatorRule,
+    logistic_baseline,
+    problem_indicator_count,
+)
+from models._calibrate import Calibrator, fit_calibrator
+from models._estimator import EscalationModel
+from models._gates import PROMOTION_GATES, Gate, GateResult, evaluate_gates
+from models._metrics import (
+    calibration_table,
+    capacity_k,
+    expected_calibration_error,
+    precision_recall_at_k,
+    ranking_order,
+    score_metrics,
+    top_k_overlap,
+)
+from models._persist import ChampionModel, load_model, save_model
+from models._plan import Fold, TrainingWindow, fold_plan, training_window
+from models._registry import (
+    PromotionDecision,
+    TrainResult,
+    load_champion,
+    log_outcome,
+    promote,
+    train,
+)
+from models._score import SCORE_COLUMNS, score_features, score_households, write_scores
+from models._settings import MODEL_NAME, TrainSettings, settings_from_file, settings_from_mapping
+from models._train import TrainingOutcome, fit_and_evaluate
 
-__all__ = ["TrainSettings", "fit_and_evaluate"]
+__all__ = [
+    "MODEL_NAME",
+    "PROBLEM_INDICATORS",
+    "PROMOTION_GATES",
+    "SCORE_COLUMNS",
+    "Calibrator",
+    "ChampionModel",
+    "EscalationModel",
+    "Fold",
+    "Gate",
+    "GateResult",
+    "PriorRate",
+    "ProblemIndicatorRule",
+    "PromotionDecision",
+    "TrainResult",
+    "TrainSettings",
+    "TrainingOutcome",
+    "TrainingWindow",
+    "calibration_table",
+    "capacity_k",
+    "evaluate_gates",
+    "expected_calibration_error",
+    "fit_and_evaluate",
+    "fit_calibrator",
+    "fold_plan",
+    "load_champion",
+    "load_model",
+    "log_outcome",
+    "logistic_baseline",
+    "precision_recall_at_k",
+    "problem_indicator_count",
+    "promote",
+    "ranking_order",
+    "save_model",
+    "score_features",
+    "score_households",
+    "score_metrics",
+    "settings_from_file",
+    "settings_from_mapping",
+    "top_k_overlap",
+    "train",
+    "training_window",
+    "write_scores",
+]

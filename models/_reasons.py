@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.build import ARREARS_TYPES, TREND_WEEKS, WINDOWS_WEEKS
 from features.contract import (
@@ -111,6 +113,11 @@ FEATURE_GROUPS: dict[str, str] = _feature_group_table()
 
 def feature_groups(feature_names: list[str]) -> np.ndarray:
     """Position in GROUPS of each feature's indicator group; refuses unmapped or protected ones."""
+    return _feature_groups(tuple(feature_names)).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _feature_groups(feature_names: tuple[str, ...]) -> np.ndarray:
     protected = [name for name in feature_names if _names_protected(name)]
     if protected:
         raise ValueError(f"protected characteristics cannot be model features: {protected}")
@@ -433,7 +440,10 @@ def _household_variants(key: str, values: Columns, pushes: Columns) -> np.ndarra
 
 
 def _household_fields(key: str, values: Columns, pushes: Columns, templates: Templates) -> dict:
-    return {"children": whole_numbers(values["children"]), "adults": whole_numbers(values["adults"])}
+    return {
+        "children": whole_numbers(values["children"]),
+        "adults": whole_numbers(values["adults"]),
+    }
 
 
 def _tenure_variants(key: str, values: Columns, pushes: Columns) -> np.ndarray:
@@ -471,9 +481,15 @@ KIND_FUNCTIONS = {
 }
 
 
+TEXT_COLUMNS: dict[str, list[str]] = {
+    group.key: [name for name, key in FEATURE_GROUPS.items() if key == group.key]
+    for group in GROUPS
+}
+
+
 def text_columns(group: Group) -> list[str]:
     """The feature columns a group's text reads (all must be in the features frame)."""
-    return [name for name, key in FEATURE_GROUPS.items() if key == group.key]
+    return TEXT_COLUMNS[group.key]
 
 
 # --- choosing and writing the reasons ----------------------------------------------------------
@@ -501,9 +517,12 @@ class RowReasons:
 
 def group_contributions(attributions: np.ndarray, feature_names: list[str]) -> np.ndarray:
     """(households x GROUPS) sums of the per-feature contributions of each group."""
-    membership = np.zeros((len(feature_names), len(GROUPS)))
-    membership[np.arange(len(feature_names)), feature_groups(feature_names)] = 1.0
-    return attributions @ membership
+    groups = feature_groups(feature_names)
+    by_feature = attributions.T
+    by_group = np.zeros((len(GROUPS), len(attributions)))
+    for group in np.unique(groups):
+        by_group[group] = by_feature[groups == group].sum(axis=0)
+    return by_group.T
 
 
 def reasons_for_rows(
@@ -584,14 +603,27 @@ def needs_text(reasons: RowReasons) -> np.ndarray:
     return texts[inverse.reshape(-1)]
 
 
+def join_columns(texts: np.ndarray, present: np.ndarray, separator: str) -> np.ndarray:
+    """Per row, the texts of a (rows x columns) array joined by `separator`, where each row's
+    present texts come first (as chosen reasons do)."""
+    joined = np.where(present[:, 0], texts[:, 0], "").astype(TEXT)
+    for column in range(1, texts.shape[1]):
+        rows = np.flatnonzero(present[:, column])
+        glued = np.strings.add(joined[rows], separator)
+        joined[rows] = np.strings.add(glued, texts[rows, column])
+    return joined
+
+
 def joined_text(reasons: RowReasons, *, templates: Templates) -> np.ndarray:
     """All shown reasons of each row joined by the separator, or the "no strong factor" line."""
-    joined = reasons.text[:, 0].astype(TEXT)
-    for rank in range(1, reasons.text.shape[1]):
-        has = reasons.group[:, rank] != NO_GROUP
-        longer = np.strings.add(np.strings.add(joined, templates.separator), reasons.text[:, rank])
-        joined = np.where(has, longer, joined).astype(TEXT)
+    joined = join_columns(reasons.text, reasons.group != NO_GROUP, templates.separator)
     return np.where(reasons.count > 0, joined, templates.no_strong_reason).astype(TEXT)
+
+
+def group_keys_text(reasons: RowReasons) -> np.ndarray:
+    """The shown reasons' group keys per row, ";"-separated, best first."""
+    keys = np.array([*GROUP_KEYS, ""], dtype=TEXT)[reasons.group]
+    return join_columns(keys, reasons.group != NO_GROUP, ";")
 
 
 def risk_bands(risk: np.ndarray, *, templates: Templates) -> np.ndarray:
@@ -603,20 +635,24 @@ def risk_bands(risk: np.ndarray, *, templates: Templates) -> np.ndarray:
 # --- agency names for the agencies reason ------------------------------------------------------
 
 
+def positions(values: pd.Series, universe) -> np.ndarray:
+    """Position of each value in `universe` (-1 when absent), hashed in Arrow for speed."""
+    found = pc.index_in(pa.array(values), value_set=pa.array(list(universe), type=pa.string()))
+    return found.fill_null(-1).to_numpy().astype(np.intp)
+
+
 def recent_agency_names(
     events: pd.DataFrame, *, household_ids: pd.Index, as_of, templates: Templates
 ) -> np.ndarray:
     """Per household, the agencies with a record in the last 26 weeks known by `as_of`, named as
     the templates say, in contract order (the same rule as the agencies_26w feature)."""
-    as_of = pd.Timestamp(as_of).normalize()
-    window_start = as_of - pd.Timedelta(weeks=AGENCY_WEEKS)
-    recent = events.loc[
-        (events["known_at"] <= as_of)
-        & (events["occurred_at"] > window_start)
-        & (events["occurred_at"] <= as_of)
-    ]
-    household = household_ids.get_indexer(recent["household_id"])
-    source = pd.Index(SOURCES).get_indexer(recent["source"])
+    as_of = np.datetime64(pd.Timestamp(as_of).normalize(), "ns")
+    window_start = as_of - np.timedelta64(AGENCY_WEEKS * 7, "D")
+    occurred = events["occurred_at"].to_numpy()
+    recent = (events["known_at"].to_numpy() <= as_of) & (occurred > window_start)
+    recent &= occurred <= as_of
+    household = positions(events["household_id"].loc[recent], household_ids)
+    source = positions(events["source"].loc[recent], SOURCES)
     keep = (household >= 0) & (source >= 0)
     masks = np.zeros(len(household_ids), dtype=np.int64)
     np.bitwise_or.at(masks, household[keep], np.left_shift(1, source[keep]).astype(np.int64))
@@ -627,6 +663,17 @@ def recent_agency_names(
         for mask in distinct
     ]
     return np.array(texts, dtype=TEXT)[inverse.reshape(-1)]
+
+
+def household_agency_names(events: Mapping[str, np.ndarray], *, as_of, templates: Templates) -> str:
+    """`recent_agency_names` for one household's events given as columns."""
+    as_of = np.datetime64(pd.Timestamp(as_of).normalize(), "ns")
+    occurred = events["occurred_at"]
+    recent = (events["known_at"] <= as_of) & (occurred <= as_of)
+    recent &= occurred > as_of - np.timedelta64(AGENCY_WEEKS * 7, "D")
+    found = set(events["source"][recent])
+    names = templates.sections["agency_names"]
+    return ", ".join(names[source] for source in SOURCES if source in found)
 
 
 def reason_texts(features: pd.DataFrame, contributions: pd.DataFrame, *, top: int) -> pd.Series:

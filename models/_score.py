@@ -3,6 +3,8 @@
 Rank 1 is the highest risk. Isotonic calibration maps bands of raw scores to one probability, so
 households are ranked by the booster's raw score (which the calibrated risk never contradicts: the
 calibration is monotone) and then by household_id, so the same inputs always give the same list.
+Reasons and needs come from models.explain (TreeSHAP contributions written with the reviewed
+templates, whose skills are the one reviewed mapping from records to key-worker needs).
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ import pandas as pd
 
 from features.build import features_as_of, prepare_tables
 from models._metrics import ranking_order
-from models._needs import household_needs
 from models._persist import ChampionModel
-from models._reasons import reason_texts
+from models.explain import explain_households
 
 SCORE_COLUMNS: tuple[str, ...] = (
     "household_id",
@@ -47,11 +48,9 @@ def open_case_workers(cases: pd.DataFrame, *, as_of) -> pd.Series:
 def score_features(
     *,
     features: pd.DataFrame,
-    households: pd.DataFrame,
-    cases: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
     as_of,
     model: ChampionModel,
-    reasons_per_household: int = 3,
 ) -> pd.DataFrame:
     """Scores for households whose features (indexed by household_id) are already built."""
     estimator = model.estimator
@@ -59,17 +58,21 @@ def score_features(
     household_ids = features.index.to_numpy(dtype=object)
     rank = np.empty(len(features), dtype=np.int64)
     rank[ranking_order(raw_score, household_ids)] = np.arange(1, len(features) + 1)
+    explained = explain_households(
+        booster=estimator.booster_, features=features, tables=tables, as_of=as_of
+    ).set_index("household_id")
+    localities = tables["households"].set_index("household_id")["locality"]
     scores = pd.DataFrame(
         {
             "household_id": features.index.astype("str"),
-            "locality": households.set_index("household_id")["locality"].reindex(features.index),
+            "locality": localities.reindex(features.index).to_numpy(),
             "risk": estimator.calibrator_.predict(raw_score),
             "rank": rank,
-            "needs": household_needs(features),
-            "reasons": reason_texts(
-                features, estimator.contributions(features), top=reasons_per_household
-            ),
-            "open_case_worker": open_case_workers(cases, as_of=as_of).reindex(features.index),
+            "needs": explained["needs"].reindex(features.index).to_numpy(),
+            "reasons": explained["reasons"].reindex(features.index).to_numpy(),
+            "open_case_worker": open_case_workers(tables["cases"], as_of=as_of)
+            .reindex(features.index)
+            .to_numpy(),
             "model_version": str(model.version),
         }
     )
@@ -81,18 +84,10 @@ def score_households(
     tables: Mapping[str, pd.DataFrame],
     as_of,
     model: ChampionModel,
-    reasons_per_household: int = 3,
 ) -> pd.DataFrame:
     """Score every household as of `as_of` (only records known by then), highest risk first."""
     features = features_as_of(prepare_tables(tables), as_of=as_of)
-    return score_features(
-        features=features,
-        households=tables["households"],
-        cases=tables["cases"],
-        as_of=as_of,
-        model=model,
-        reasons_per_household=reasons_per_household,
-    )
+    return score_features(features=features, tables=tables, as_of=as_of, model=model)
 
 
 def write_scores(scores: pd.DataFrame, out: str | Path) -> Path:

@@ -31,6 +31,7 @@ class TrainSettings:
     crisis_types: tuple[str, ...] = CRISIS_EVENT_TYPES
     top_fractions: tuple[float, ...] = (0.01, 0.02, 0.05)
     calibration_bins: int = 10
+    logistic_max_rows: int = 200_000
     num_leaves: int = 15
     learning_rate: float = 0.08
     n_estimators: int = 300

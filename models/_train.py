@@ -90,7 +90,10 @@ def feature_cache(
     cache = {}
     for as_of in as_of_dates:
         features = features_as_of(prepared, as_of=as_of)
-        cache[as_of] = features.astype(np.float32)
+        # One float32 block: stacking and slicing it later never interleaves mixed dtypes.
+        cache[as_of] = pd.DataFrame(
+            features.to_numpy(dtype=np.float32), index=features.index, columns=features.columns
+        )
     check_no_protected_features(list(cache[as_of_dates[0]].columns))
     return cache
 
@@ -126,8 +129,10 @@ def household_roles(household_ids: pd.Index) -> np.ndarray:
     checked on its own households looks far better than it is (it recognises them). Early
     stopping and calibration therefore use households the trees never saw.
     """
-    bucket = np.array([zlib.crc32(value.encode()) % 20 for value in household_ids])
-    return np.select([bucket < 14, bucket < 17], ["trees", "stopping"], "calibration")
+    codes, distinct = pd.factorize(household_ids)
+    bucket = np.array([zlib.crc32(str(value).encode()) % 20 for value in distinct], dtype=int)
+    roles = np.select([bucket < 14, bucket < 17], ["trees", "stopping"], "calibration")
+    return roles[codes]
 
 
 @dataclass(frozen=True)
@@ -192,11 +197,16 @@ def fit_escalation_model(examples: WindowExamples, *, settings: TrainSettings) -
 
 
 def fit_baselines(examples: WindowExamples, *, settings: TrainSettings) -> dict[str, object]:
-    """The three baselines, each fitted on every example of the window."""
+    """The three baselines on every example of the window (the logistic one on a sample)."""
     X_all = pd.concat([examples.tree_features, examples.late_features])
     y_all = np.concatenate([examples.tree_labels, examples.late_labels])
+    # A linear model on ~150 features gains nothing from more rows than this, and on a large
+    # city the full window would make the baseline slower to fit than the model itself.
+    sample = np.sort(
+        np.random.default_rng(settings.seed).permutation(len(y_all))[: settings.logistic_max_rows]
+    )
     return {
-        "logistic": logistic_baseline(seed=settings.seed).fit(X_all, y_all),
+        "logistic": logistic_baseline(seed=settings.seed).fit(X_all.iloc[sample], y_all[sample]),
         "rule": ProblemIndicatorRule().fit(X_all, y_all),
         "prior": PriorRate().fit(X_all, y_all),
     }

@@ -37,6 +37,7 @@ __all__ = [
     "explain_household",
     "explain_households",
     "format_explanation",
+    "group_attributions",
     "index_records",
     "shap_attributions",
 ]
@@ -59,7 +60,7 @@ def model_input(features: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
     missing = [name for name in feature_names if name not in features.columns]
     if missing:
         raise ValueError(f"the features lack the model's columns: {missing[:10]}")
-    return np.ascontiguousarray(features[feature_names].to_numpy(dtype=np.float32))
+    return features[feature_names].to_numpy(dtype=np.float32)
 
 
 def _iterations(booster) -> int:
@@ -75,10 +76,11 @@ class _Tree:
     """One tree, ready for pattern SHAP.
 
     Bit i of a row's pattern is 1 when the row goes left at the tree's i-th split. `bit_tables[c]`
-    gives, per interval code of feature `features[c]`, the bits of the splits on that feature. Each
-    (leaf, path feature) pair has the bits of its path splits on the feature (`masks`) and the
-    values a row following the path has there (`wants`); a leaf's table row is the pattern of its
-    pairs, read as a binary number (`weights`).
+    gives, per interval code of feature `features[c]`, the bits of the splits on that feature.
+    Each (leaf, path feature) pair, listed leaf by leaf, has the bits of the path's splits on the
+    feature (`masks`) and the values a row that follows the path has there (`wants`). A leaf's row
+    in its table is the binary number of which of its pairs the row follows. `by_feature` lists
+    the pairs feature by feature, for summing each feature's share over the leaves.
     """
 
     features: np.ndarray
@@ -86,11 +88,13 @@ class _Tree:
     n_bits: int
     masks: np.ndarray
     wants: np.ndarray
-    weights: np.ndarray
+    pair_position: np.ndarray
+    leaf_starts: np.ndarray
+    by_feature: np.ndarray
+    feature_starts: np.ndarray
     pair_leaf: np.ndarray
     pair_stride: np.ndarray
     pair_offset: np.ndarray
-    pair_column: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -197,36 +201,47 @@ def _shapley_weights(dimension: int) -> np.ndarray:
 
 def _leaf_tables(values: np.ndarray, zero_fractions: np.ndarray) -> np.ndarray:
     """SHAP values of leaves with the same number d of path features, for every one of the 2**d
-    patterns of which path features the row follows: (leaves, 2**d, d).
+    patterns of which path features a row follows: (leaves, 2**d, d).
 
-    Exact path-dependent TreeSHAP of one leaf: phi_i = v (o_i - z_i) sum_S w(|S|, d)
-    prod_{j in S} o_j prod_{j not in S, j != i} z_j, the sum taken via the coefficients of
-    prod_{j != i} (z_j + o_j y).
+    Exact path-dependent TreeSHAP of one leaf with value v: for path feature i,
+    phi_i = v (o_i - z_i) sum_k w(k, d) R_k, where R_k are the coefficients of
+    prod_{j != i} (z_j + o_j y), z_j the share of training data the path keeps at feature j's
+    splits and o_j whether the row follows them. R comes from the full product by dividing out
+    feature i's factor: by the constant z_i when o_i = 0, by (z_i + y) when o_i = 1 (synthetic
+    division from the highest power down, which is stable as z_i <= 1).
     """
     count, dimension = zero_fractions.shape
     states = ((np.arange(1 << dimension)[:, None] >> np.arange(dimension)) & 1).astype(float)
-    same = np.eye(dimension, dtype=bool)
-    coefficients = np.zeros((count, 1 << dimension, dimension, dimension))
-    coefficients[..., 0] = 1.0
+    product = np.zeros((count, 1 << dimension, dimension + 1))
+    product[..., 0] = 1.0
     for j in range(dimension):
-        keep = np.where(same[j], 1.0, zero_fractions[:, None, j:j + 1])[:, :, :, None]
-        follow = np.where(same[j], 0.0, states[:, j:j + 1])[None, :, :, None]
-        shifted = np.concatenate(
-            [np.zeros_like(coefficients[..., :1]), coefficients[..., :-1]], axis=-1
-        )
-        coefficients = keep * coefficients + follow * shifted
-    weighted = coefficients @ _shapley_weights(dimension)
-    return values[:, None, None] * (states[None] - zero_fractions[:, None, :]) * weighted
+        follows = product[..., :-1] * states[None, :, j : j + 1]
+        product *= zero_fractions[:, None, None, j]
+        product[..., 1:] += follows
+    weights = _shapley_weights(dimension)
+    # o_i = 0: (0 - z_i) sum_k w_k Q_k / z_i, the same for every i.
+    not_followed = -(product[..., :dimension] @ weights)
+    tables = np.empty((count, 1 << dimension, dimension))
+    for i in range(dimension):
+        z_i = zero_fractions[:, None, i]
+        quotient = product[..., dimension]
+        total = weights[dimension - 1] * quotient
+        for k in range(dimension - 1, 0, -1):
+            quotient = product[..., k] - z_i * quotient
+            total = total + weights[k - 1] * quotient
+        followed = (1.0 - z_i) * total
+        tables[..., i] = np.where(states[:, i] == 1.0, followed, not_followed)
+    return values[:, None, None] * tables
 
 
 def _fill_tables(leaves: list[_Leaf], offsets: np.ndarray, table: np.ndarray) -> None:
     dimensions = np.array([len(leaf.features) for leaf in leaves])
     for dimension in np.unique(dimensions[dimensions > 0]):
         members = np.flatnonzero(dimensions == dimension)
-        # Chunked so the (leaves, 2**d, d, d) coefficient array stays small.
-        step = max(1, (1 << 22) // ((1 << dimension) * dimension * dimension))
+        # Chunked so the (leaves, 2**d, d + 1) coefficient array stays small.
+        step = max(1, (1 << 22) // ((1 << dimension) * (dimension + 1)))
         for start in range(0, len(members), step):
-            chunk = members[start:start + step]
+            chunk = members[start : start + step]
             tables = _leaf_tables(
                 np.array([leaves[i].value for i in chunk]),
                 np.array([leaves[i].zero_fractions for i in chunk]),
@@ -248,27 +263,28 @@ def _compiled_tree(
             if split["split_feature"] == feature:
                 bits |= _goes_left(representatives, split).astype(np.int64) << bit
         bit_tables.append(bits)
-    pairs = [(leaf_number, j) for leaf_number, leaf in enumerate(leaves) for j in leaf.features]
-    pair_leaves = np.array([leaf for leaf, _ in pairs], dtype=np.intp)
+    pairs = [(number, feature) for number, leaf in enumerate(leaves) for feature in leaf.features]
+    pair_leaf = np.array([number for number, _ in pairs], dtype=np.intp)
+    pair_feature = np.array([feature for _, feature in pairs], dtype=np.intp)
     positions = np.array(
-        [leaves[leaf].features.index(feature) for leaf, feature in pairs], dtype=np.intp
+        [leaves[number].features.index(feature) for number, feature in pairs], dtype=np.intp
     )
-    weights = np.zeros((len(pairs), len(leaves)))
-    weights[np.arange(len(pairs)), pair_leaves] = np.exp2(positions)
-    strides = np.array([len(leaves[leaf].features) for leaf in pair_leaves], dtype=np.intp)
-    column = np.zeros((len(pairs), len(features)))
-    column[np.arange(len(pairs)), np.searchsorted(features, [f for _, f in pairs])] = 1.0
+    by_feature = np.argsort(pair_feature, kind="stable")
+    strides = np.array([len(leaves[number].features) for number in pair_leaf], dtype=np.intp)
+    offsets = np.array(offsets, dtype=np.intp)[pair_leaf] + positions
     return _Tree(
         features=features,
         bit_tables=tuple(bit_tables),
         n_bits=len(splits),
-        masks=np.array([m for leaf in leaves for m in leaf.masks], dtype=np.int64),
-        wants=np.array([w for leaf in leaves for w in leaf.wants], dtype=np.int64),
-        weights=weights,
-        pair_leaf=pair_leaves,
-        pair_stride=strides,
-        pair_offset=np.array(offsets, dtype=np.intp)[pair_leaves] + positions,
-        pair_column=column,
+        masks=np.array([mask for leaf in leaves for mask in leaf.masks], dtype=np.int64),
+        wants=np.array([want for leaf in leaves for want in leaf.wants], dtype=np.int64),
+        pair_position=positions.astype(np.int64),
+        leaf_starts=np.flatnonzero(np.r_[True, pair_leaf[1:] != pair_leaf[:-1]]),
+        by_feature=by_feature,
+        feature_starts=np.searchsorted(pair_feature[by_feature], features),
+        pair_leaf=pair_leaf[by_feature],
+        pair_stride=strides[by_feature],
+        pair_offset=offsets[by_feature],
     )
 
 
@@ -293,7 +309,7 @@ def _compile_forest(booster) -> _Forest | None:
     cuts = _cuts(parsed)
     trees, start, base_value = [], 0, 0.0
     for splits, leaves in parsed:
-        tree_offsets = list(offsets[start:start + len(leaves)])
+        tree_offsets = list(offsets[start : start + len(leaves)])
         start += len(leaves)
         base_value += _expected_value(splits, leaves)
         if splits:
@@ -314,10 +330,18 @@ def _expected_value(splits: list[dict], leaves: list[_Leaf]) -> float:
 
 
 _FORESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FEATURE_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def feature_names_of(booster) -> list[str]:
+    """The booster's feature names (cached: LightGBM builds them afresh on every call)."""
+    if booster not in _FEATURE_NAMES:
+        _FEATURE_NAMES[booster] = tuple(booster.feature_name())
+    return list(_FEATURE_NAMES[booster])
 
 
 def _forest(booster) -> _Forest | None:
-    key = (_iterations(booster), booster.num_trees(), tuple(booster.feature_name()))
+    key = (_iterations(booster), booster.num_trees())
     cached = _FORESTS.get(booster)
     if cached is None or cached[0] != key:
         cached = (key, _compile_forest(booster))
@@ -325,59 +349,109 @@ def _forest(booster) -> _Forest | None:
     return cached[1]
 
 
-# --- attributions ----------------------------------------------------------------------------------
+# --- attributions --------------------------------------------------------------------------------
 
 
-def _distinct_patterns(bits: np.ndarray, n_bits: int) -> tuple[np.ndarray, np.ndarray]:
+def _distinct_patterns(bits: np.ndarray, n_bits: int, *, out: np.ndarray) -> np.ndarray:
+    """The distinct patterns, ascending; `out` receives each row's position among them."""
     if n_bits <= 20:
         present = np.zeros(1 << n_bits, dtype=bool)
         present[bits] = True
-        return np.flatnonzero(present), (np.cumsum(present) - 1)[bits]
+        np.take(np.cumsum(present) - 1, bits, out=out, mode="clip")
+        return np.flatnonzero(present)
     distinct, inverse = np.unique(bits, return_inverse=True)
-    return distinct, inverse.reshape(-1)
+    out[:] = inverse.reshape(-1)
+    return distinct
 
 
 def _tree_pattern_values(tree: _Tree, patterns: np.ndarray, table: np.ndarray) -> np.ndarray:
     """(features of the tree x patterns) SHAP values of one tree for each distinct pattern."""
     follows = (patterns[:, None] & tree.masks) == tree.wants
-    leaf_rows = (follows @ tree.weights).astype(np.intp)
+    leaf_rows = np.add.reduceat(follows << tree.pair_position, tree.leaf_starts, axis=1)
     index = leaf_rows[:, tree.pair_leaf] * tree.pair_stride + tree.pair_offset
-    return (table[index] @ tree.pair_column).T.copy()
+    values = np.add.reduceat(table[index], tree.feature_starts, axis=1)
+    return np.ascontiguousarray(values.T)
 
 
 def _pattern_attributions(forest: _Forest, matrix: np.ndarray) -> np.ndarray:
+    # Filled feature by feature and returned transposed (a Fortran-ordered rows x features view):
+    # pandas stores a frame's columns that way, so no copy is made on the way out.
     n_rows = len(matrix)
-    result = np.empty((n_rows, forest.n_features + 1))
-    result[:, -1] = forest.base_value
+    by_feature = np.empty((forest.n_features + 1, n_rows))
+    by_feature[-1] = forest.base_value
+    columns = np.asfortranarray(matrix)
     for start in range(0, n_rows, ROW_CHUNK):
-        block = matrix[start:start + ROW_CHUNK]
+        block = columns[start : start + ROW_CHUNK]
         codes = {
             feature: interval_codes(cuts, block[:, feature])
             for feature, cuts in forest.cuts.items()
         }
-        by_feature = np.zeros((forest.n_features, len(block)))
-        for tree in forest.trees:
-            bits = tree.bit_tables[0][codes[tree.features[0]]]
-            for bit_table, feature in zip(tree.bit_tables[1:], tree.features[1:], strict=True):
-                bits = bits + bit_table[codes[feature]]
-            patterns, pattern_of_row = _distinct_patterns(bits, tree.n_bits)
-            values = _tree_pattern_values(tree, patterns, forest.table)
-            for column, feature in enumerate(tree.features):
-                by_feature[feature] += values[column][pattern_of_row]
-        result[start:start + len(block), :-1] = by_feature.T
-    return result
+        distinct, row_of = _distinct_rows(codes, len(block))
+        values = _block_attributions(forest, {f: code[distinct] for f, code in codes.items()})
+        for feature, feature_values in enumerate(values):
+            np.take(feature_values, row_of, out=by_feature[feature, start : start + len(block)])
+    return by_feature.T
+
+
+def _distinct_rows(codes: Mapping[int, np.ndarray], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """First row of each distinct combination of interval codes, and each row's combination.
+
+    Rows with the same codes take the same side of every split, so they have the same SHAP
+    values. Rows are grouped by a hash of their codes, and the grouping is then checked code by
+    code, so a hash collision can never merge two different rows (it only loses the saving).
+    """
+    multipliers = np.random.default_rng(0).integers(1, 2**62, size=len(codes))
+    hashes = np.zeros(n_rows, dtype=np.uint64)
+    for multiplier, code in zip(multipliers, codes.values(), strict=True):
+        hashes = hashes * np.uint64(0x9E3779B97F4A7C15) + code.astype(np.uint64) * np.uint64(
+            multiplier
+        )
+    row_of, distinct_hashes = pd.factorize(hashes)
+    first = np.full(len(distinct_hashes), n_rows, dtype=np.intp)
+    np.minimum.at(first, row_of, np.arange(n_rows))
+    if all(np.array_equal(code[first][row_of], code) for code in codes.values()):
+        return first, row_of
+    return np.arange(n_rows), np.arange(n_rows)
+
+
+def _block_attributions(forest: _Forest, codes: Mapping[int, np.ndarray]) -> np.ndarray:
+    """(features x rows) SHAP values of rows given by their interval codes, tree by tree."""
+    n_rows = len(next(iter(codes.values())))
+    by_feature = np.zeros((forest.n_features, n_rows))
+    # Reused buffers: fresh arrays of this size would each cost page faults, tree after tree.
+    bits, gathered = np.empty(n_rows, np.int64), np.empty(n_rows, np.int64)
+    pattern_of_row, contribution = np.empty(n_rows, np.intp), np.empty(n_rows)
+    for tree in forest.trees:
+        np.take(tree.bit_tables[0], codes[tree.features[0]], out=bits, mode="clip")
+        for bit_table, feature in zip(tree.bit_tables[1:], tree.features[1:], strict=True):
+            np.take(bit_table, codes[feature], out=gathered, mode="clip")
+            np.bitwise_or(bits, gathered, out=bits)
+        patterns = _distinct_patterns(bits, tree.n_bits, out=pattern_of_row)
+        values = _tree_pattern_values(tree, patterns, forest.table)
+        for column, feature in enumerate(tree.features):
+            np.take(values[column], pattern_of_row, out=contribution, mode="clip")
+            np.add(by_feature[feature], contribution, out=by_feature[feature])
+    return by_feature
 
 
 def attribution_matrix(booster, matrix: np.ndarray, *, method: str = "auto") -> np.ndarray:
     """(rows x features + 1) exact TreeSHAP values, the last column the base value."""
     if method not in ATTRIBUTION_METHODS:
         raise ValueError(f"method must be one of {ATTRIBUTION_METHODS}, got {method!r}")
-    forest = None if method == "lightgbm" else _forest(booster)
+    direct = method == "lightgbm" or (method == "auto" and len(matrix) <= DIRECT_ROWS)
+    forest = None if direct else _forest(booster)
     if method == "patterns" and forest is None:
         raise ValueError("this booster has categorical splits, linear leaves or huge leaf paths")
-    if forest is None or (method == "auto" and len(matrix) <= DIRECT_ROWS):
-        return booster.predict(matrix, pred_contrib=True, num_iteration=_iterations(booster))
-    return _pattern_attributions(forest, matrix)
+    if forest is not None:
+        return _pattern_attributions(forest, matrix)
+    # One thread for a few rows: waking a thread pool costs more than the work.
+    threads = {"num_threads": 1} if len(matrix) <= DIRECT_ROWS else {}
+    return booster.predict(
+        np.ascontiguousarray(matrix),
+        pred_contrib=True,
+        num_iteration=_iterations(booster),
+        **threads,
+    )
 
 
 def shap_attributions(*, booster, features: pd.DataFrame, method: str = "auto") -> pd.DataFrame:
@@ -385,9 +459,17 @@ def shap_attributions(*, booster, features: pd.DataFrame, method: str = "auto") 
 
     Each row (base value included) sums to the booster's raw score for that household.
     """
-    feature_names = list(booster.feature_name())
+    feature_names = feature_names_of(booster)
     values = attribution_matrix(booster, model_input(features, feature_names), method=method)
     return pd.DataFrame(values, index=features.index, columns=[*feature_names, BASE_VALUE])
+
+
+def group_attributions(attributions: pd.DataFrame) -> pd.DataFrame:
+    """Attributions summed per reason group (households x groups, in template order); the base
+    value is left out. A group's sum is the contribution its reason reports."""
+    names = [name for name in attributions.columns if name != BASE_VALUE]
+    by_group = _reasons.group_contributions(attributions[names].to_numpy(), names)
+    return pd.DataFrame(by_group, index=attributions.index, columns=list(_reasons.GROUP_KEYS))
 
 
 # --- reasons -------------------------------------------------------------------------------------
@@ -400,20 +482,23 @@ def _calibrated(raw_score: np.ndarray, calibrator) -> np.ndarray:
     return np.asarray(predict(raw_score), dtype=np.float64)
 
 
-def _text_values(features: pd.DataFrame) -> dict[str, np.ndarray]:
+def _text_column_names(features: pd.DataFrame) -> list[str]:
     needed = [name for group in GROUPS for name in _reasons.text_columns(group)]
     missing = [name for name in needed if name not in features.columns]
     if missing:
         raise ValueError(f"the features lack columns the reason texts show: {missing[:10]}")
-    return {name: features[name].to_numpy(np.float64) for name in needed}
+    return needed
 
 
 def _row_reasons(
-    *, features: pd.DataFrame, attributions: np.ndarray, feature_names: list[str],
-    agency_names: np.ndarray, max_reasons: int,
+    *,
+    values: Mapping[str, np.ndarray],
+    attributions: np.ndarray,
+    feature_names: list[str],
+    max_reasons: int,
 ) -> _reasons.RowReasons:
     return _reasons.reasons_for_rows(
-        values=_text_values(features) | {"agency_names": agency_names},
+        values=values,
         attributions=attributions,
         feature_names=feature_names,
         max_reasons=max_reasons,
@@ -439,22 +524,20 @@ def explain_households(
     """
     templates = load_templates()
     max_reasons = templates.max_reasons if max_reasons is None else max_reasons
-    feature_names = list(booster.feature_name())
+    feature_names = feature_names_of(booster)
     attributions = attribution_matrix(booster, model_input(features, feature_names))
     agency_names = _reasons.recent_agency_names(
         tables["events"], household_ids=pd.Index(features.index), as_of=as_of, templates=templates
     )
+    values = {name: features[name].to_numpy(np.float64) for name in _text_column_names(features)}
     reasons = _row_reasons(
-        features=features,
+        values=values | {"agency_names": agency_names},
         attributions=attributions[:, :-1],
         feature_names=feature_names,
-        agency_names=agency_names,
         max_reasons=max_reasons,
     )
     raw_score = attributions.sum(axis=1)
     risk = _calibrated(raw_score, calibrator)
-    group_keys = np.array([*_reasons.GROUP_KEYS, ""], dtype=object)
-    keys = group_keys[reasons.group]
     return pd.DataFrame(
         {
             "household_id": pd.array(features.index.astype(str), dtype="str"),
@@ -466,7 +549,7 @@ def explain_households(
             ),
             "needs": pd.array(_reasons.needs_text(reasons), dtype="str"),
             "reason_groups": pd.array(
-                [";".join(key for key in row if key) for row in keys], dtype="str"
+                _reasons.group_keys_text(reasons).astype(object), dtype="str"
             ),
             "strong_reasons": reasons.count.astype(np.int64),
         }
@@ -475,7 +558,6 @@ def explain_households(
 
 
 def _reason_list(reasons: _reasons.RowReasons, row: int) -> list[dict[str, object]]:
-    templates = load_templates()
     return [
         {
             "group": GROUPS[group].key,
@@ -486,42 +568,67 @@ def _reason_list(reasons: _reasons.RowReasons, row: int) -> list[dict[str, objec
         }
         for rank, group in enumerate(reasons.group[row])
         if group != NO_GROUP
-    ] if templates else []
+    ]
 
 
-def _explanation_core(
-    *, booster, features: pd.DataFrame, household: Mapping[str, pd.DataFrame], as_of,
-    calibrator, max_reasons: int,
-) -> dict[str, object]:
+def _household_rows(
+    frames: list[pd.DataFrame | None], household_id: str, *, names: list[str]
+) -> list[np.ndarray | None]:
+    """The household's row of each frame as float64 values of `names` (None where absent)."""
+    rows = []
+    for frame in frames:
+        if frame is None or household_id not in frame.index:
+            rows.append(None)
+            continue
+        positions = frame.columns.get_indexer(names)
+        if (positions < 0).any():
+            missing = [name for name, at in zip(names, positions, strict=True) if at < 0]
+            raise ValueError(f"the features lack columns: {missing[:10]}")
+        row = frame.iloc[frame.index.get_loc(household_id)].to_numpy(np.float64)
+        rows.append(row[positions])
+    return rows
+
+
+def _explanations(
+    *,
+    booster,
+    feature_names: list[str],
+    rows: np.ndarray,
+    value_names: list[str],
+    agency_names: np.ndarray,
+    calibrator,
+    max_reasons: int,
+) -> list[dict[str, object]]:
+    """Risk, band, reasons and needs of a few rows of one household (e.g. this week and last)."""
     templates = load_templates()
-    feature_names = list(booster.feature_name())
-    attributions = attribution_matrix(booster, model_input(features, feature_names))
-    agency_names = _reasons.recent_agency_names(
-        household["events"], household_ids=pd.Index(features.index), as_of=as_of,
-        templates=templates,
-    )
+    values = dict(zip(value_names, rows.T, strict=True))
+    matrix = np.ascontiguousarray(np.column_stack([values[name] for name in feature_names]))
+    attributions = attribution_matrix(booster, matrix.astype(np.float32))
     reasons = _row_reasons(
-        features=features, attributions=attributions[:, :-1], feature_names=feature_names,
-        agency_names=agency_names, max_reasons=max_reasons,
+        values=values | {"agency_names": agency_names},
+        attributions=attributions[:, :-1],
+        feature_names=feature_names,
+        max_reasons=max_reasons,
     )
-    raw_score = float(attributions[0].sum())
-    risk = float(_calibrated(np.array([raw_score]), calibrator)[0])
-    reason_list = _reason_list(reasons, 0)
-    return {
-        "risk": risk,
-        "band": str(_reasons.risk_bands(np.array([risk]), templates=templates)[0]),
-        "raw_score": raw_score,
-        "base_value": float(attributions[0, -1]),
-        "reasons": reason_list,
-        "no_strong_reason": None if reason_list else templates.no_strong_reason,
-        "needs": str(_reasons.needs_text(reasons)[0]),
-    }
-
-
-def _household_row(features: pd.DataFrame, household_id: str, *, as_of) -> pd.DataFrame | None:
-    if household_id not in features.index:
-        return None
-    return features.loc[[household_id]]
+    raw_score = attributions.sum(axis=1)
+    risk = _calibrated(raw_score, calibrator)
+    bands = _reasons.risk_bands(risk, templates=templates)
+    needs = _reasons.needs_text(reasons)
+    explanations = []
+    for row in range(len(rows)):
+        reason_list = _reason_list(reasons, row)
+        explanations.append(
+            {
+                "risk": float(risk[row]),
+                "band": str(bands[row]),
+                "raw_score": float(raw_score[row]),
+                "base_value": float(attributions[row, -1]),
+                "reasons": reason_list,
+                "no_strong_reason": None if reason_list else templates.no_strong_reason,
+                "needs": str(needs[row]),
+            }
+        )
+    return explanations
 
 
 def explain_household(
@@ -540,38 +647,174 @@ def explain_household(
 
     `features` are as of `as_of` and `previous_features` as of 7 days earlier (both indexed by
     household_id; other households may be present). `records` is `index_records(tables)` (fast,
-    for a service) or the tables themselves. Keys: household_id, as_of, horizon_weeks, risk, band,
-    raw_score, base_value, reasons [{group, text, share, contribution, skills}], no_strong_reason
-    (the line shown when there are no reasons, else None), needs, what_changed {...}, timeline [...].
+    for a service) or the tables themselves. Keys: household_id, as_of, horizon_weeks, risk,
+    band, raw_score, base_value, reasons [{group, text, share, contribution, skills}],
+    no_strong_reason (the line shown when there are no reasons, else None), needs,
+    what_changed {...} and timeline [...].
     """
     templates = load_templates()
     max_reasons = templates.max_reasons if max_reasons is None else max_reasons
     as_of = pd.Timestamp(as_of).normalize()
     previous_as_of = as_of - pd.Timedelta(days=7)
-    row = _household_row(features, household_id, as_of=as_of)
-    if row is None:
+    feature_names = feature_names_of(booster)
+    names = list(dict.fromkeys([*feature_names, *_text_column_names(features)]))
+    now_row, then_row = _household_rows([features, previous_features], household_id, names=names)
+    if now_row is None:
         raise ValueError(f"household {household_id!r} has no features as of {as_of.date()}")
     household = _timeline.household_tables(records, household_id)
-    common = {"booster": booster, "household": household, "calibrator": calibrator}
-    now = _explanation_core(features=row, as_of=as_of, max_reasons=max_reasons, **common)
-    previous_row = None
-    if previous_features is not None:
-        previous_row = _household_row(previous_features, household_id, as_of=previous_as_of)
-    then = None
-    if previous_row is not None:
-        then = _explanation_core(
-            features=previous_row, as_of=previous_as_of, max_reasons=max_reasons, **common
-        )
-    new_records = _timeline.timeline(
-        household, as_of=as_of, templates=templates, shared_after=previous_as_of
+    dates = [as_of] if then_row is None else [as_of, previous_as_of]
+    agency_names = np.array(
+        [
+            _reasons.household_agency_names(household["events"], as_of=date, templates=templates)
+            for date in dates
+        ],
+        dtype=_reasons.TEXT,
     )
+    now, *then = _explanations(
+        booster=booster,
+        feature_names=feature_names,
+        rows=np.vstack([row for row in (now_row, then_row) if row is not None]),
+        value_names=names,
+        agency_names=agency_names,
+        calibrator=calibrator,
+        max_reasons=max_reasons,
+    )
+    story = _timeline.timeline(household, as_of=as_of, templates=templates)
+    new_records = _timeline.shared_since(story, since=previous_as_of)
     return {
         "household_id": str(household_id),
         "as_of": as_of.date().isoformat(),
         "horizon_weeks": int(horizon_weeks),
         **now,
         "what_changed": _timeline.what_changed(
-            now=now, then=then, previous_as_of=previous_as_of, new_records=new_records
+            now=now,
+            then=then[0] if then else None,
+            previous_as_of=previous_as_of,
+            new_records=new_records,
         ),
-        "timeline": _timeline.timeline(household, as_of=as_of, templates=templates),
+        "timeline": story,
     }
+
+
+# --- text for the terminal -----------------------------------------------------------------------
+
+
+def _percent(probability: float) -> str:
+    return f"{probability:.0%}" if probability >= 0.01 else f"{probability:.1%}"
+
+
+def _date(iso: str) -> str:
+    return pd.Timestamp(iso).strftime("%-d %b %Y")
+
+
+def _entry_line(entry: Mapping[str, object]) -> str:
+    about = f" ({entry['about']})" if entry["about"] else ""
+    return f"  {_date(entry['date']):>11}  {entry['agency']:<24} {entry['what']}{about}"
+
+
+def _changes_lines(changed: Mapping[str, object]) -> list[str]:
+    lines = [f"What changed since {_date(changed['previous_as_of'])}:"]
+    if changed["risk_then"] is not None:
+        lines.append(
+            f"  Risk {_percent(changed['risk_then'])} ({changed['band_then']}) -> "
+            f"{_percent(changed['risk_now'])} ({changed['band_now']})"
+        )
+    lines += [f"  New reason: {text}" for text in changed["reasons_appeared"]]
+    lines += [f"  No longer a reason: {text}" for text in changed["reasons_faded"]]
+    records = changed["new_records"]
+    lines.append(f"  {len(records)} new record{'s' if len(records) != 1 else ''} shared")
+    return lines + [_entry_line(entry) for entry in records]
+
+
+def format_explanation(explanation: Mapping[str, object], *, timeline_lines: int = 25) -> str:
+    """The explanation as plain text for a terminal (the CLI's `rebalance explain`)."""
+    lines = [
+        f"Household {explanation['household_id']} as of {_date(explanation['as_of'])}",
+        f"Risk of a crisis within {explanation['horizon_weeks']} weeks: "
+        f"{_percent(explanation['risk'])} ({explanation['band']})",
+        "",
+    ]
+    if explanation["reasons"]:
+        lines.append("Why (share of what pushes the risk up):")
+        lines += [
+            f"  {rank}. {reason['text']} ({reason['share']:.0%})"
+            for rank, reason in enumerate(explanation["reasons"], start=1)
+        ]
+    else:
+        lines.append(str(explanation["no_strong_reason"]))
+    lines += [f"Needs: {explanation['needs'].replace(';', ', ') or 'none identified'}", ""]
+    if explanation["what_changed"] is not None:
+        lines += [*_changes_lines(explanation["what_changed"]), ""]
+    entries = explanation["timeline"]
+    lines.append(f"Timeline, most recent first ({len(entries)} records):")
+    lines += [_entry_line(entry) for entry in entries[:timeline_lines]]
+    if len(entries) > timeline_lines:
+        lines.append(f"  ... and {len(entries) - timeline_lines} earlier records (see --json)")
+    return "\n".join(lines)
+
+
+# --- direction of the main effects -------------------------------------------------------------
+
+
+def _expected_directions() -> dict[str, int]:
+    directions = {}
+    for name in _reasons.EVENT_TYPES:
+        directions |= {f"{name}_count_{weeks}w": 1 for weeks in _reasons.WINDOWS_WEEKS}
+        directions[f"{name}_days_since"] = -1
+    for name in _reasons.ARREARS_TYPES:
+        directions[f"{name}_balance_latest"] = 1
+        directions[f"{name}_change_{_reasons.TREND_WEEKS}w"] = 1
+    directions |= {f"school_absence_sessions_{w}w": 1 for w in _reasons.ABSENCE_WINDOWS}
+    return directions | {"agencies_26w": 1, "agencies_52w": 1, "agencies_change_26w": 1}
+
+
+# Reviewed: more records, higher balances, rising arrears and more agencies never lower the risk;
+# a longer time since the last record never raises it.
+EXPECTED_DIRECTIONS: dict[str, int] = _expected_directions()
+
+
+def _spearman(values: np.ndarray, attributions: np.ndarray) -> float:
+    if np.unique(values).size < 2 or np.unique(attributions).size < 2:
+        return float("nan")
+    ranks = pd.DataFrame({"value": values, "shap": attributions}).rank()
+    return float(np.corrcoef(ranks["value"], ranks["shap"])[0, 1])
+
+
+def effect_direction_checks(
+    *, booster, features: pd.DataFrame, attributions: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Does each reviewed monotone feature push risk the expected way? (model-card table)
+
+    For every feature of EXPECTED_DIRECTIONS the model uses: the Spearman correlation between its
+    value (missing values left out) and its SHAP value, and whether its sign matches (>= 0 for
+    "higher value, higher risk", <= 0 for "higher value, lower risk"). A feature that never varies,
+    or that the model never splits on, is "not tested".
+    """
+    if attributions is None:
+        attributions = shap_attributions(booster=booster, features=features)
+    rows = []
+    for name in feature_names_of(booster):
+        direction = EXPECTED_DIRECTIONS.get(name)
+        if direction is None:
+            continue
+        values = features[name].to_numpy(np.float64)
+        known = ~np.isnan(values)
+        correlation = _spearman(values[known], attributions[name].to_numpy()[known])
+        status = "not tested" if np.isnan(correlation) else "fail"
+        if not np.isnan(correlation) and direction * correlation >= 0:
+            status = "pass"
+        rows.append(
+            {
+                "feature": name,
+                "group": _reasons.FEATURE_GROUPS[name],
+                "expected": "higher value, higher risk"
+                if direction > 0
+                else "higher value, lower risk",
+                "correlation": correlation,
+                "rows": int(known.sum()),
+                "status": status,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["feature", "group", "expected", "correlation", "rows", "status"]
+    )

@@ -128,6 +128,23 @@ def test_calibration_by_group_is_mean_predicted_against_observed(unfair):
     expected_mean = (20 * HIGH + 180 * LOW) / 200
     assert b["mean_predicted"] == pytest.approx(expected_mean)
     assert b["calibration_gap"] == pytest.approx(expected_mean - 20 / 200)
+    assert b["predicted_to_observed"] == pytest.approx(expected_mean / (20 / 200))
+    # A has the same share of high scores and the same base rate: calibration parity.
+    assert b["predicted_to_observed_ratio"] == pytest.approx(1.0)
+
+
+def test_gate_on_calibration_catches_a_group_the_model_under_predicts():
+    # D escalates as often as A (10%) but only 2 of its 200 households score high.
+    table = constructed({"A": (300, 30, 20, 10), "D": (200, 20, 2, 0)})
+    d = row(audit_of(table, k=32), "ethnicity", "D")
+    expected = ((2 * HIGH + 198 * LOW) / 200 / 0.1) / ((30 * HIGH + 270 * LOW) / 300 / 0.1)
+    assert d["predicted_to_observed_ratio"] == pytest.approx(expected)
+    result = fairness_gate(
+        audit_of(table, k=32), settings=FairnessGate(metrics=("predicted_to_observed",))
+    )
+    assert (
+        f"ethnicity=D: predicted to observed ratio {expected:.2f} is below 0.80" in result.message
+    )
 
 
 def test_every_attribute_has_one_row_per_group_and_counts_add_up(unfair):

@@ -1,0 +1,345 @@
+"""Everything a route depends on, as `Annotated` aliases in one place, and the state behind them.
+
+The service's state lives once per process (`ServiceState`, on `app.state.service`):
+
+- the service database and its audit writer;
+- the week in memory (`LoadedWeek`): the latest weekly run's scores and proposal files, and the
+  current snapshot's records indexed by household, loaded once and reloaded only when a new
+  weekly run or snapshot appears. A household page is then a dictionary lookup and a slice,
+  never a file read. The weekly outputs are the record of what managers were shown, so pages
+  show those figures rather than re-scoring.
+
+Callers of the API authenticate with `Authorization: Bearer <token>`; pages use a session
+cookie and, for every form post, a CSRF secret bound to that session.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, Form, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api import auth
+from api.access import Principal
+from api.audit import AuditWriter
+from api.service_db import ServiceDB, open_service_db
+from api.settings import Settings
+from features.store import Store, StoreError
+from models import SCORE_COLUMNS
+from models._reasons import load_templates, risk_bands
+from models._timeline import household_tables, shared_since, timeline
+from models.explain import HouseholdRecords, index_records
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "rebalance_session"
+SIGN_IN_COOKIE = "rebalance_sign_in"
+REASON_SEPARATOR = " | "
+_RECHECK_SECONDS = 2.0
+
+
+class NotSignedIn(Exception):
+    """No valid credentials: 401 for the API, a redirect to the sign-in page for pages."""
+
+
+class CsrfRefused(Exception):
+    """A form post without the session's CSRF secret."""
+
+
+class NoWeekYet(Exception):
+    """No weekly run has written scores yet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No weekly run has been written yet: run `rebalance score` and `rebalance allocate` "
+            "(or `rebalance demo`)."
+        )
+
+
+# --- the week in memory -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedWeek:
+    """One weekly run's outputs and the snapshot's records, indexed for fast reads."""
+
+    as_of: pd.Timestamp
+    week_dir: Path
+    scores: pd.DataFrame
+    previous_as_of: pd.Timestamp | None
+    previous_scores: pd.DataFrame | None
+    records: HouseholdRecords
+    workers: pd.DataFrame
+    open_points: pd.Series
+    caseloads: dict[str, tuple[str, ...]]
+    latest_partner_case: pd.Series
+    proposal: pd.DataFrame | None
+    proposal_workers: pd.DataFrame | None
+    proposal_summary: dict
+    snapshot_id: str
+    _timelines: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def as_of_text(self) -> str:
+        return self.as_of.date().isoformat()
+
+    def household_timeline(self, household_id: str) -> list[dict]:
+        """Records shared by the as-of date, most recent first (computed once per household)."""
+        cached = self._timelines.get(household_id)
+        if cached is None:
+            household = household_tables(self.records, household_id)
+            cached = timeline(household, as_of=self.as_of, templates=_templates())
+            if len(self._timelines) > 50_000:
+                self._timelines.clear()
+            self._timelines[household_id] = cached
+        return cached
+
+    def new_records(self, household_id: str) -> list[dict]:
+        since = self.previous_as_of or self.as_of - pd.Timedelta(days=7)
+        return shared_since(self.household_timeline(household_id), since=since)
+
+
+@functools.cache
+def _templates():
+    return load_templates()
+
+
+def risk_band(risk: float) -> str:
+    """The reviewed band (low, medium, high, very high) of a calibrated risk."""
+    return str(risk_bands(np.array([float(risk)]), templates=_templates())[0])
+
+
+def split_reasons(text: object) -> list[str]:
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return [part.strip() for part in text.split(REASON_SEPARATOR) if part.strip()]
+
+
+def split_needs(text: object) -> list[str]:
+    if not isinstance(text, str):
+        return []
+    return [part for part in text.split(";") if part]
+
+
+def week_dirs(settings: Settings) -> list[Path]:
+    """Weekly run folders holding scores, oldest first."""
+    if not settings.weeks_dir.is_dir():
+        return []
+    return sorted(path for path in settings.weeks_dir.iterdir() if (path / "scores.csv").is_file())
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """A weekly scores.csv indexed by household_id, in the dtypes models.write_scores wrote."""
+    scores = pd.read_csv(
+        path,
+        dtype={"household_id": "str", "locality": "str", "needs": "str", "reasons": "str"}
+        | {"open_case_worker": "str", "model_version": "str"},
+    )
+    missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    return scores.set_index("household_id", drop=False).rename_axis(None)
+
+
+def _read_optional_csv(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype={"household_id": "str", "worker_id": "str"})
+
+
+def _read_summary(path: Path) -> dict:
+    import json
+
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _open_cases(cases: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.DataFrame:
+    return cases.loc[(cases["opened_at"] <= as_of) & ~(cases["closed_at"] <= as_of)]
+
+
+def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
+    """Read one weekly run and the current snapshot's records into memory."""
+    store = Store(settings.home)
+    snapshot_id = store.current_snapshot_id() or ""
+    tables = store.read_tables(snapshot_id=snapshot_id or None)
+    as_of = pd.Timestamp(week_dir.name)
+    earlier = [path for path in week_dirs(settings) if path.name < week_dir.name]
+    open_cases = _open_cases(tables["cases"], as_of=as_of)
+    return LoadedWeek(
+        as_of=as_of,
+        week_dir=week_dir,
+        scores=read_scores(week_dir / "scores.csv"),
+        previous_as_of=pd.Timestamp(earlier[-1].name) if earlier else None,
+        previous_scores=read_scores(earlier[-1] / "scores.csv") if earlier else None,
+        records=index_records(tables),
+        workers=tables["workers"].set_index("worker_id", drop=False).rename_axis(None),
+        open_points=open_cases.groupby("worker_id")["complexity_points"].sum(),
+        caseloads={
+            str(worker): tuple(sorted(group["household_id"]))
+            for worker, group in open_cases.groupby("worker_id")
+        },
+        latest_partner_case=tables["cases"].groupby("household_id")["opened_at"].max(),
+        proposal=_read_optional_csv(week_dir / "proposal.csv"),
+        proposal_workers=_read_optional_csv(week_dir / "proposal-workers.csv"),
+        proposal_summary=_read_summary(week_dir / "proposal.json"),
+        snapshot_id=snapshot_id,
+    )
+
+
+def _signature(settings: Settings) -> tuple:
+    """What identifies the week to serve: the newest run's files and the current snapshot."""
+    dirs = week_dirs(settings)
+    if not dirs:
+        return ()
+    files = [dirs[-1] / name for name in ("scores.csv", "proposal.csv", "proposal-workers.csv")]
+    stamps = tuple(path.stat().st_mtime_ns if path.exists() else 0 for path in files)
+    return (str(dirs[-1]), stamps, Store(settings.home).current_snapshot_id())
+
+
+class WeekCache:
+    """The latest week, loaded once and reloaded when a new run or snapshot appears."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._week: LoadedWeek | None = None
+        self._signature: tuple = ()
+        self._checked_at = float("-inf")
+
+    def current(self) -> LoadedWeek:
+        """The loaded week (NoWeekYet before the first weekly run)."""
+        if time.monotonic() - self._checked_at >= _RECHECK_SECONDS:
+            self._refresh()
+        if self._week is None:
+            raise NoWeekYet()
+        return self._week
+
+    def _refresh(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._checked_at < _RECHECK_SECONDS:
+                return
+            signature = _signature(self.settings)
+            if signature and signature != self._signature:
+                started = time.perf_counter()
+                try:
+                    self._week = load_week(self.settings, week_dir=Path(signature[0]))
+                except (StoreError, OSError, ValueError) as error:
+                    logger.error("could not load the weekly run %s: %s", signature[0], error)
+                    raise
+                self._signature = signature
+                logger.info("loaded week %s in %.1f s", signature[0], time.perf_counter() - started)
+            self._checked_at = time.monotonic()
+
+
+# --- the service's state ------------------------------------------------------------------------
+
+
+class ServiceState:
+    """What one service process holds: settings, the database, the audit writer, the week."""
+
+    def __init__(self, settings: Settings, *, throttle: auth.ThrottlePolicy | None = None) -> None:
+        self.settings = settings
+        self.db: ServiceDB = open_service_db(settings.home)
+        self.audit = AuditWriter(self.db)
+        self.weeks = WeekCache(settings)
+        self.throttle = throttle or auth.ThrottlePolicy()
+        self.models_cache: dict = {}
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+def get_settings(state: State) -> Settings:
+    return state.settings
+
+
+def get_db(state: State) -> ServiceDB:
+    return state.db
+
+
+def get_week(state: State) -> LoadedWeek:
+    return state.weeks.current()
+
+
+def get_audit(state: State) -> AuditWriter:
+    return state.audit
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DB = Annotated[ServiceDB, Depends(get_db)]
+Week = Annotated[LoadedWeek, Depends(get_week)]
+Audit = Annotated[AuditWriter, Depends(get_audit)]
+
+
+# --- who is calling -----------------------------------------------------------------------------
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from POST /api/token, sent as `Authorization: Bearer <token>`.",
+)
+
+
+def api_principal(
+    db: DB,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The API caller, from a bearer token (401 without a valid one)."""
+    if credentials is None:
+        raise NotSignedIn()
+    found = auth.token_principal(db, token=credentials.credentials, kind="api")
+    if found is None:
+        raise NotSignedIn()
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in page visitor: who they are, their session token and its CSRF secret."""
+
+    principal: Principal
+    token: str
+    csrf: str
+
+
+def page_session(request: Request, db: DB) -> Session:
+    """The page visitor, from the session cookie (redirect to sign-in without a valid one)."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    found = auth.token_principal(db, token=token, kind="session")
+    if found is None:
+        raise NotSignedIn()
+    return Session(principal=found[0], token=token, csrf=found[1])
+
+
+def checked_form_session(
+    session: Annotated[Session, Depends(page_session)],
+    csrf_token: Annotated[str, Form(max_length=256)] = "",
+) -> Session:
+    """The page visitor of a form post, which must carry the session's CSRF secret."""
+    if not auth.same_secret(session.csrf, csrf_token):
+        raise CsrfRefused()
+    return session
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+ApiCaller = Annotated[Principal, Depends(api_principal)]
+PageSession = Annotated[Session, Depends(page_session)]
+FormSession = Annotated[Session, Depends(checked_form_session)]
+ClientAddress = Annotated[str, Depends(client_address)]

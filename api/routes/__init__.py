@@ -1,0 +1,64 @@
+"""Thin route modules: each resource's JSON API and its pages, over shared private helpers.
+
+`render` fills in what every page needs (who is signed in, their navigation, the CSRF secret for
+forms); templates live in api/templates and never load anything from another site.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from api.access import HOME_PAGES, NAVIGATION
+from api.deps import Session
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+TEMPLATES.env.globals["home_pages"] = HOME_PAGES
+
+
+def _percent(value: object) -> str:
+    if value is None:
+        return "-"
+    number = float(value)
+    return f"{number:.0%}" if number >= 0.01 else f"{number:.1%}"
+
+
+def _signed_points(value: object) -> str:
+    if value is None:
+        return ""
+    number = float(value) * 100
+    return f"{number:+.1f} points"
+
+
+TEMPLATES.env.filters["percent"] = _percent
+TEMPLATES.env.filters["signed_points"] = _signed_points
+
+
+def render(
+    request: Request,
+    name: str,
+    *,
+    session: Session | None,
+    status_code: int = 200,
+    **context: object,
+) -> Response:
+    """A page, with the signed-in user, their navigation and the session's CSRF secret."""
+    principal = session.principal if session else None
+    response = TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {
+            "principal": principal,
+            "navigation": NAVIGATION.get(principal.role, ()) if principal else (),
+            "csrf_token": session.csrf if session else "",
+            "path": request.url.path,
+            **context,
+        },
+        status_code=status_code,
+    )
+    # Pages show data about vulnerable people: never keep them in a shared or back-button cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,74 @@
+"""Benchmark: weekly scoring of every household of the 110k city with the champion model.
+
+Setup (not timed): generate the city, fit a model (one fold), log it to MLflow in a temporary
+home and promote it. Timed: loading the champion from the registry, `score_households` (features,
+risk, rank, needs, reasons, key worker; budget 5 s) and `write_scores`. Scores twice and checks
+the two tables are identical.
+
+    .venv/bin/python bench/bench_score.py [--households 110000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.city import generate_city
+from models import (
+    TrainSettings,
+    fit_and_evaluate,
+    load_champion,
+    log_outcome,
+    promote,
+    score_households,
+    write_scores,
+)
+
+END = date(2025, 6, 30)
+BUDGET_SECONDS = 5.0
+
+
+def _timed(function, **kwargs):
+    started = time.perf_counter()
+    result = function(**kwargs)
+    return result, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=110_000)
+    parser.add_argument("--seed", type=int, default=0)
+    arguments = parser.parse_args()
+    city = generate_city(households=arguments.households, seed=arguments.seed, end=END)
+    tables = {name: table for name, table in city.tables().items() if name != "truth"}
+    settings = TrainSettings(folds=1)
+    outcome = fit_and_evaluate(tables=tables, as_of=END, settings=settings)
+    with tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch)
+        log_outcome(outcome, snapshot_id="bench", settings=settings, home=home)
+        decision = promote(home=home, settings=settings)
+        if not decision.promoted:
+            raise SystemExit(f"setup failed: {decision.message}")
+        champion, load_seconds = _timed(load_champion, home=home)
+        scores, score_seconds = _timed(score_households, tables=tables, as_of=END, model=champion)
+        again, _ = _timed(score_households, tables=tables, as_of=END, model=champion)
+        _, write_seconds = _timed(write_scores, scores=scores, out=home / "scores.csv")
+    pd.testing.assert_frame_equal(scores, again)
+    verdict = "within" if score_seconds <= BUDGET_SECONDS else "OVER"
+    print(f"city: {len(scores):,} households scored as of {END} (identical on a second run)")
+    print(f"load champion from the registry:  {load_seconds:6.2f} s")
+    print(
+        f"score_households:                 {score_seconds:6.2f} s ({verdict} {BUDGET_SECONDS} s)"
+    )
+    print(f"write_scores (CSV):               {write_seconds:6.2f} s")
+    print(f"households with reasons: {(scores['reasons'].str.len() > 0).mean():.1%}; top 3:")
+    print(scores.head(3)[["household_id", "risk", "needs", "reasons"]].to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

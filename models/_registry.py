@@ -1,0 +1,320 @@
+"""Training runs, promotion and the champion: the model's life cycle in the MLflow registry.
+
+- `train` cross-validates, fits the final model and logs one MLflow run (parameters, data snapshot,
+  features, metrics, plots, model card, the model files), registered as a new version of
+  `household-escalation` with the alias `challenger`.
+- `promote` moves `champion` to the challenger only if every gate passes; each decision (and each
+  refusal) is appended to `<home>/audit/promotions.jsonl`.
+- `load_champion` loads the version `champion` points at; scoring always uses it.
+
+No household-level data goes into the tracking store: only aggregates, plots and the model.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from experiments import tracking
+from experiments.model_card import render_model_card
+from experiments.plots import calibration_plot, feature_importance_plot, precision_at_k_plot
+from models._gates import PROMOTION_GATES, Gate, GateResult, evaluate_gates
+from models._persist import ChampionModel, load_model, save_model
+from models._settings import MODEL_NAME, TrainSettings
+from models._train import TrainingOutcome, fit_and_evaluate
+
+AUDIT_FILE = Path("audit") / "promotions.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A logged training run: where it is, and what it measured."""
+
+    run_id: str
+    model_name: str
+    model_version: str
+    metrics: pd.DataFrame
+    outcome: TrainingOutcome
+
+    def headline(self) -> dict[str, float]:
+        """Holdout metrics of the model and baselines, for a one-screen summary."""
+        holdout = self.metrics.loc[self.metrics["fold"] == "holdout"].set_index("model")
+        columns = ["auc", "average_precision", "brier", "ece", "precision_at_capacity"]
+        return {
+            f"{model}_{column}": float(holdout.loc[model, column])
+            for model in holdout.index
+            for column in columns
+        }
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """The outcome of one promotion attempt (also the audit record)."""
+
+    promoted: bool
+    model_name: str
+    challenger_version: str | None
+    champion_before: str | None
+    champion_after: str | None
+    gates: tuple[GateResult, ...]
+    message: str
+    decided_at: str
+    decided_by: str
+
+    @property
+    def failed_gates(self) -> tuple[str, ...]:
+        return tuple(gate.name for gate in self.gates if not gate.passed)
+
+    def to_record(self) -> dict[str, object]:
+        return asdict(self) | {"decision": "promoted" if self.promoted else "refused"}
+
+
+def _folds_for_card(outcome: TrainingOutcome) -> list[dict[str, str]]:
+    def dates(values) -> str:
+        return ", ".join(str(value.date()) for value in values)
+
+    return [
+        {
+            "number": str(fold.number),
+            "tree_as_of": dates(fold.window.tree_as_of),
+            "calibration_as_of": str(fold.window.calibration_as_of.date()),
+            "test_as_of": str(fold.test_as_of.date()),
+        }
+        for fold in outcome.folds
+    ]
+
+
+def write_run_artifacts(
+    outcome: TrainingOutcome, *, directory: Path, snapshot_id: str, settings: TrainSettings
+) -> Path:
+    """The run's files: model/, plots/, tables as CSV, the feature list and the model card."""
+    save_model(outcome.model, directory / "model", horizon_weeks=settings.horizon_weeks)
+    outcome.metrics.to_csv(directory / "metrics.csv", index=False)
+    outcome.calibration.to_csv(directory / "calibration.csv", index=False)
+    outcome.precision_curves.to_csv(directory / "precision_at_k.csv", index=False)
+    outcome.importance.to_csv(directory / "feature_importance.csv", index=False)
+    if outcome.truth is not None:
+        outcome.truth.to_csv(directory / "truth_comparison.csv", index=False)
+    folds = _folds_for_card(outcome)
+    (directory / "features.json").write_text(json.dumps(outcome.model.feature_names_, indent=1))
+    (directory / "folds.json").write_text(json.dumps(folds, indent=1))
+    calibration_plot(outcome.calibration, path=directory / "plots" / "calibration.png")
+    precision_at_k_plot(outcome.precision_curves, path=directory / "plots" / "precision_at_k.png")
+    feature_importance_plot(outcome.importance, path=directory / "plots" / "feature_importance.png")
+    card = render_model_card(
+        model_name=settings.model_name,
+        snapshot_id=snapshot_id,
+        data_summary=outcome.data_summary,
+        settings=settings.as_params(),
+        folds=folds,
+        metrics=outcome.metrics,
+        churn=outcome.churn,
+        truth=outcome.truth,
+    )
+    (directory / "model_card.md").write_text(card, encoding="utf-8")
+    return directory
+
+
+def _run_tags(outcome: TrainingOutcome, *, snapshot_id: str) -> dict[str, str]:
+    return {
+        "snapshot_id": snapshot_id,
+        "evaluation_as_of": outcome.data_summary["evaluation_as_of"],
+        "holdout_as_of": str(outcome.holdout.test_as_of.date()),
+        "calibration_method": outcome.model.calibrator_.method,
+    }
+
+
+def log_outcome(
+    outcome: TrainingOutcome,
+    *,
+    snapshot_id: str,
+    settings: TrainSettings,
+    home: str | Path,
+    tracking_uri: str | None = None,
+) -> TrainResult:
+    """Log a fitted outcome as an MLflow run; its model becomes the new `challenger` version."""
+    uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
+    tags = _run_tags(outcome, snapshot_id=snapshot_id)
+    params = settings.as_params() | tags | {"feature_count": str(len(outcome.model.feature_names_))}
+    with tempfile.TemporaryDirectory(prefix="rebalance-run-") as scratch:
+        artifacts = write_run_artifacts(
+            outcome, directory=Path(scratch), snapshot_id=snapshot_id, settings=settings
+        )
+        registered = tracking.log_training_run(
+            tracking_uri=uri,
+            model_name=settings.model_name,
+            run_name=f"escalation-{tags['evaluation_as_of']}",
+            params=params,
+            tags=tags,
+            metrics=outcome.flat_metrics(),
+            artifacts_dir=artifacts,
+        )
+    return TrainResult(
+        run_id=registered.run_id,
+        model_name=settings.model_name,
+        model_version=registered.version,
+        metrics=outcome.metrics,
+        outcome=outcome,
+    )
+
+
+def train(
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    snapshot_id: str,
+    as_of,
+    settings: TrainSettings,
+    home: str | Path,
+    tracking_uri: str | None = None,
+    truth: pd.DataFrame | None = None,
+) -> TrainResult:
+    """Cross-validate, fit and log a model; the new version becomes the `challenger`."""
+    outcome = fit_and_evaluate(tables=tables, as_of=as_of, settings=settings, truth=truth)
+    return log_outcome(
+        outcome, snapshot_id=snapshot_id, settings=settings, home=home, tracking_uri=tracking_uri
+    )
+
+
+def append_audit_record(home: str | Path, record: Mapping[str, object]) -> Path:
+    """Append one JSON line to the promotions audit log (created on first use)."""
+    path = Path(home) / AUDIT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    # O_APPEND writes a whole line at the end even when two processes promote at once.
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(descriptor, line.encode("utf-8"))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return path
+
+
+def _decide(
+    *,
+    uri: str,
+    settings: TrainSettings,
+    gates: tuple[Gate, ...],
+    challenger: tracking.RegisteredVersion,
+    champion: tracking.RegisteredVersion | None,
+) -> tuple[bool, tuple[GateResult, ...], str]:
+    challenger_metrics, _, challenger_tags = tracking.run_values(
+        tracking_uri=uri, run_id=challenger.run_id
+    )
+    champion_metrics, champion_tags = None, {}
+    if champion is not None:
+        champion_metrics, _, champion_tags = tracking.run_values(
+            tracking_uri=uri, run_id=champion.run_id
+        )
+    results = evaluate_gates(
+        gates, challenger=challenger_metrics, champion=champion_metrics, settings=settings
+    )
+    promoted = all(result.passed for result in results)
+    holdouts = f"holdout {challenger_tags.get('holdout_as_of', '?')}"
+    if champion is not None:
+        holdouts += f" (champion's holdout {champion_tags.get('holdout_as_of', '?')})"
+    failed = ", ".join(result.name for result in results if not result.passed)
+    message = (
+        f"version {challenger.version} promoted to champion ({holdouts})"
+        if promoted
+        else f"version {challenger.version} not promoted: failed {failed} ({holdouts})"
+    )
+    return promoted, results, message
+
+
+def _operator() -> str:
+    """The OS user running the command (the audit's "who")."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def promote(
+    *,
+    home: str | Path,
+    settings: TrainSettings | None = None,
+    tracking_uri: str | None = None,
+    gates: tuple[Gate, ...] = PROMOTION_GATES,
+) -> PromotionDecision:
+    """Make the challenger the champion if it passes every gate; audit the decision either way."""
+    settings = settings or TrainSettings()
+    uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
+    name = settings.model_name
+    challenger = tracking.version_by_alias(
+        tracking_uri=uri, model_name=name, alias=tracking.CHALLENGER
+    )
+    champion = tracking.version_by_alias(tracking_uri=uri, model_name=name, alias=tracking.CHAMPION)
+    before = champion.version if champion else None
+    if challenger is None:
+        promoted, results, message = False, (), "no challenger to promote: train a model first"
+    else:
+        promoted, results, message = _decide(
+            uri=uri, settings=settings, gates=gates, challenger=challenger, champion=champion
+        )
+    if promoted:
+        tracking.set_alias(
+            tracking_uri=uri, model_name=name, alias=tracking.CHAMPION, version=challenger.version
+        )
+        tracking.remove_alias(tracking_uri=uri, model_name=name, alias=tracking.CHALLENGER)
+    decision = PromotionDecision(
+        promoted=promoted,
+        model_name=name,
+        challenger_version=challenger.version if challenger else None,
+        champion_before=before,
+        champion_after=challenger.version if promoted else before,
+        gates=results,
+        message=message,
+        decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        decided_by=_operator(),
+    )
+    if challenger is not None:
+        tracking.tag_version(
+            tracking_uri=uri,
+            model_name=name,
+            version=challenger.version,
+            tags={
+                "promotion": decision.to_record()["decision"],
+                "promotion_at": decision.decided_at,
+            },
+        )
+    append_audit_record(home, decision.to_record())
+    return decision
+
+
+def load_champion(
+    *, home: str | Path, tracking_uri: str | None = None, model_name: str = MODEL_NAME
+) -> ChampionModel:
+    """The model version the `champion` alias points at, loaded for scoring."""
+    uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
+    champion = tracking.version_by_alias(
+        tracking_uri=uri, model_name=model_name, alias=tracking.CHAMPION
+    )
+    if champion is None:
+        raise LookupError(
+            f"no champion version of {model_name} yet: train a model and promote it "
+            "(`rebalance train --as-of DATE --promote`)"
+        )
+    with tempfile.TemporaryDirectory(prefix="rebalance-model-") as scratch:
+        directory = tracking.download_run_artifacts(
+            tracking_uri=uri,
+            run_id=champion.run_id,
+            path=tracking.MODEL_ARTIFACT_PATH,
+            dst=Path(scratch),
+        )
+        estimator, metadata = load_model(directory)
+    return ChampionModel(
+        estimator=estimator,
+        name=model_name,
+        version=champion.version,
+        run_id=champion.run_id,
+        horizon_weeks=int(metadata["horizon_weeks"]),
+    )
