@@ -15,6 +15,18 @@ from features.contract import SKILLS
 
 SAFEGUARDING_SKILL = "domestic_abuse"
 _SKILL_BIT = {skill: 1 << position for position, skill in enumerate(SKILLS)}
+PAIR_DTYPES = {
+    "household_id": "str",
+    "worker_id": "str",
+    "locality": "str",
+    "worker_locality": "str",
+    "rank": "int64",
+    "points": "int64",
+    "need_count": "int64",
+    "overlap": "int64",
+    "same_locality": "bool",
+    "value": "float64",
+}
 
 
 def skill_mask(text: object) -> int:
@@ -70,8 +82,9 @@ def select_candidates(
     ).reset_index(drop=True)
 
 
-def allowed_localities(candidates: pd.DataFrame, *, settings: AllocationSettings,
-                       locality: str | None) -> pd.DataFrame:
+def allowed_localities(
+    candidates: pd.DataFrame, *, settings: AllocationSettings, locality: str | None
+) -> pd.DataFrame:
     """(household locality, worker locality) pairs a household may be allocated across."""
     localities = sorted(candidates["locality"].unique())
     neighbours = {} if locality is not None else settings.neighbours
@@ -82,7 +95,10 @@ def allowed_localities(candidates: pd.DataFrame, *, settings: AllocationSettings
 
 
 def eligible_pairs(
-    candidates: pd.DataFrame, *, capacity: pd.DataFrame, allowed: pd.DataFrame,
+    candidates: pd.DataFrame,
+    *,
+    capacity: pd.DataFrame,
+    allowed: pd.DataFrame,
     settings: AllocationSettings,
 ) -> pd.DataFrame:
     """Every (household, active worker) pair allowed by locality and safeguarding, with its value.
@@ -101,13 +117,14 @@ def eligible_pairs(
         (pairs["need_mask"] & pairs["skill_mask"]).to_numpy(dtype="int64")
     ).astype("int64")
     coverage = overlap / np.maximum(1, pairs["need_count"].to_numpy())
-    return pairs.assign(
-        overlap=overlap,
-        same_locality=pairs["locality"] == pairs["worker_locality"],
-        value=pairs["risk"] * (1.0 + settings.skill_bonus * coverage),
-    )[["household_id", "worker_id", "locality", "worker_locality", "rank", "points",
-       "need_count", "overlap", "same_locality", "value"]].sort_values(
-        ["rank", "household_id", "worker_id"], ignore_index=True
+    return (
+        pairs.assign(
+            overlap=overlap,
+            same_locality=pairs["locality"] == pairs["worker_locality"],
+            value=pairs["risk"] * (1.0 + settings.skill_bonus * coverage),
+        )[list(PAIR_DTYPES)]
+        .astype(PAIR_DTYPES)
+        .sort_values(["rank", "household_id", "worker_id"], ignore_index=True)
     )
 
 
@@ -129,10 +146,12 @@ def locality_components(allowed: pd.DataFrame) -> dict[str, str]:
     return {name: "+".join(members[root(name)]) for name in parent}
 
 
-def solver_pairs(eligible: pd.DataFrame, *, locked: pd.DataFrame,
-                 workers: pd.DataFrame) -> pd.DataFrame:
-    """Pairs the optimiser decides: households not locked, points within the worker's free points."""
+def solver_pairs(
+    eligible: pd.DataFrame, *, locked: pd.DataFrame, workers: pd.DataFrame
+) -> pd.DataFrame:
+    """Pairs the optimiser decides: households not locked, whose points fit the worker's free
+    points."""
     free = workers.set_index("worker_id")["free_points"]
     open_to_solver = ~eligible["household_id"].isin(locked["household_id"])
-    fits = eligible["points"] <= eligible["worker_id"].map(free)
+    fits = eligible["points"] <= eligible["worker_id"].map(free).astype("int64")
     return eligible.loc[open_to_solver & fits].reset_index(drop=True)

@@ -11,16 +11,32 @@ from allocation._inputs import validate_workers
 from allocation._settings import AllocationInputError, Proposal
 from features.contract import column_names
 
-COMPARE_COLUMNS = ["household_id", "locality", "rank_before", "rank_after", "status_before",
-                   "worker_before", "status_after", "worker_after", "change", "reason"]
+COMPARE_COLUMNS = [
+    "household_id",
+    "locality",
+    "rank_before",
+    "rank_after",
+    "status_before",
+    "worker_before",
+    "status_after",
+    "worker_after",
+    "change",
+    "reason",
+]
 _NOT_CANDIDATE = "not a candidate"
 
 
 def _side(proposal: Proposal, suffix: str) -> pd.DataFrame:
     rows = proposal.rows[["household_id", "locality", "rank", "risk", "status", "worker_id"]]
-    return rows.rename(columns={"rank": f"rank_{suffix}", "risk": f"risk_{suffix}",
-                                "status": f"status_{suffix}", "worker_id": f"worker_{suffix}",
-                                "locality": f"locality_{suffix}"})
+    return rows.rename(
+        columns={
+            "rank": f"rank_{suffix}",
+            "risk": f"risk_{suffix}",
+            "status": f"status_{suffix}",
+            "worker_id": f"worker_{suffix}",
+            "locality": f"locality_{suffix}",
+        }
+    )
 
 
 def _change(row: pd.Series) -> str:
@@ -32,20 +48,24 @@ def _change(row: pd.Series) -> str:
     if before != after:
         return "newly assigned" if after == "assigned" else "newly waitlisted"
     same_worker = row["worker_before"] == row["worker_after"] or (
-        pd.isna(row["worker_before"]) and pd.isna(row["worker_after"]))
+        pd.isna(row["worker_before"]) and pd.isna(row["worker_after"])
+    )
     return "unchanged" if same_worker else "moved"
 
 
 def _lock_reasons(household_id: str, before: Proposal, after: Proposal) -> list[str]:
     def applied(proposal: Proposal) -> set[tuple[str, str]]:
         report = proposal.lock_report
-        mine = report.loc[(report["household_id"] == household_id) & (report["status"] == "applied")]
+        mine = report.loc[
+            (report["household_id"] == household_id) & (report["status"] == "applied")
+        ]
         return set(zip(mine["kind"], mine["worker_id"], strict=True))
 
     new = applied(after) - applied(before)
     gone = applied(before) - applied(after)
-    return ([f"manager's lock: {kind} {worker}" for kind, worker in sorted(new)]
-            + [f"lock removed: {kind} {worker}" for kind, worker in sorted(gone)])
+    return [f"manager's lock: {kind} {worker}" for kind, worker in sorted(new)] + [
+        f"lock removed: {kind} {worker}" for kind, worker in sorted(gone)
+    ]
 
 
 def _worker_reasons(worker_ids: list[str], before: Proposal, after: Proposal) -> list[str]:
@@ -58,9 +78,11 @@ def _worker_reasons(worker_ids: list[str], before: Proposal, after: Proposal) ->
         elif worker_id not in old.index or not old.at[worker_id, "active"]:
             reasons.append(f"{worker_id} is newly available")
         elif old.at[worker_id, "capacity_points"] != new.at[worker_id, "capacity_points"]:
-            reasons.append(f"{worker_id}'s capacity changed from "
-                           f"{int(old.at[worker_id, 'capacity_points'])} to "
-                           f"{int(new.at[worker_id, 'capacity_points'])}")
+            reasons.append(
+                f"{worker_id}'s capacity changed from "
+                f"{int(old.at[worker_id, 'capacity_points'])} to "
+                f"{int(new.at[worker_id, 'capacity_points'])}"
+            )
     return reasons
 
 
@@ -69,15 +91,19 @@ def _reason(row: pd.Series, before: Proposal, after: Proposal) -> str:
     reasons += _worker_reasons([row["worker_before"], row["worker_after"]], before, after)
     if row["change"] == "left the candidates":
         continuing = set(after.continuing["household_id"])
-        reasons.append("now has an open case, which continues" if row["household_id"] in continuing
-                       else "no longer among the top-ranked candidates")
+        reasons.append(
+            "now has an open case, which continues"
+            if row["household_id"] in continuing
+            else "no longer among the top-ranked candidates"
+        )
     elif row["change"] == "joined the candidates":
         reasons.append("now among the top-ranked candidates (or named in a lock)")
     elif abs(row["risk_before"] - row["risk_after"]) > 1e-9:
         reasons.append(f"risk changed from {row['risk_before']:.3f} to {row['risk_after']:.3f}")
     if not reasons and row["change"] != "left the candidates":
-        reasons.append("capacity moved with other changes this week; now: "
-                       + str(row["explanation_after"]))
+        reasons.append(
+            "capacity moved with other changes this week; now: " + str(row["explanation_after"])
+        )
     return "; ".join(reasons)
 
 
@@ -89,7 +115,9 @@ def compare_proposals(before: Proposal, after: Proposal) -> pd.DataFrame:
     """
     merged = _side(before, "before").merge(
         _side(after, "after").assign(explanation_after=after.rows["explanation"]),
-        on="household_id", how="outer")
+        on="household_id",
+        how="outer",
+    )
     merged = merged.assign(
         locality=merged["locality_after"].fillna(merged["locality_before"]),
         status_before=merged["status_before"].fillna(_NOT_CANDIDATE),
@@ -100,8 +128,9 @@ def compare_proposals(before: Proposal, after: Proposal) -> pd.DataFrame:
     if moved.empty:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in COMPARE_COLUMNS})
     moved = moved.assign(reason=moved.apply(_reason, axis=1, before=before, after=after))
-    return moved.sort_values(["rank_after", "rank_before", "household_id"],
-                             ignore_index=True)[COMPARE_COLUMNS]
+    return moved.sort_values(["rank_after", "rank_before", "household_id"], ignore_index=True)[
+        COMPARE_COLUMNS
+    ]
 
 
 def _new_workers(add: pd.DataFrame | Iterable[Mapping] | None) -> pd.DataFrame:
@@ -134,8 +163,10 @@ def what_if(
         raise AllocationInputError(f"what-if capacity: must be a whole number > 0 for {bad}")
     changed = workers.assign(
         active=workers["active"] & ~workers["worker_id"].isin(remove),
-        capacity_points=workers["worker_id"].map(capacity).fillna(
-            workers["capacity_points"]).astype("int64"),
+        capacity_points=workers["worker_id"]
+        .map(capacity)
+        .fillna(workers["capacity_points"])
+        .astype("int64"),
     )
     added = _new_workers(add)
     clash = sorted(set(added["worker_id"]) & set(workers["worker_id"]))

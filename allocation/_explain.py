@@ -1,9 +1,14 @@
 """Plain-English reasons for every line of the proposal: why this worker, the best alternative and
-why not; for a waitlisted household, what stood in the way and how short its locality is."""
+why not; for a waitlisted household, what stood in the way and how short its locality is.
+
+The facts behind each sentence are gathered with joins first (one table, one row per candidate),
+then each sentence is written from its row.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -18,11 +23,11 @@ def skill_label(skill: str) -> str:
     return {"asb": "anti-social behaviour"}.get(skill, skill.replace("_", " "))
 
 
-def join_words(words: list[str]) -> str:
+def join_words(words: list[str], *, last: str = "and") -> str:
     """['a'] -> 'a'; ['a', 'b'] -> 'a and b'; ['a', 'b', 'c'] -> 'a, b and c'."""
     if len(words) <= 1:
         return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
+    return ", ".join(words[:-1]) + f" {last} " + words[-1]
 
 
 def cover_phrase(needs: str, skills: str) -> str:
@@ -33,142 +38,203 @@ def cover_phrase(needs: str, skills: str) -> str:
     covered = [skill for skill in wanted if skill in set(split_skills(skills))]
     if not covered:
         return f"covers none of its needs ({join_words([skill_label(s) for s in wanted])})"
-    share = f"{len(covered)} of {len(wanted)} needs"
-    return f"covers {join_words([skill_label(s) for s in covered])} ({share})"
+    return (
+        f"covers {join_words([skill_label(s) for s in covered])} "
+        f"({len(covered)} of {len(wanted)} needs)"
+    )
+
+
+def needs_safeguarding(needs: object) -> bool:
+    return SAFEGUARDING_SKILL in split_skills(needs)
 
 
 @dataclass(frozen=True)
 class ExplainContext:
-    """Everything the sentences draw on, keyed for lookup."""
+    """Everything the sentences draw on."""
 
     options: pd.DataFrame  # eligible pairs after exclusions: household_id, worker_id, value, ...
-    workers: pd.DataFrame  # per-worker summary indexed by worker_id (free_before, free_after, ...)
+    workers: pd.DataFrame  # per-worker summary (worker_id, locality, skills, free_before, ...)
     places: dict[str, list[str]]  # household locality -> localities whose workers may take it
-    short: dict[tuple[str, bool], int]  # (locality, safeguarding) -> points short this week
-    free_left: dict[tuple[str, bool], int]  # (locality, safeguarding) -> free points left
     tolerance: float
 
 
-def _worker_sentence(row: pd.Series, worker: pd.Series, option: pd.Series) -> str:
-    where = ("same locality" if option["same_locality"]
-             else f"neighbouring locality ({worker['locality']})")
-    safeguarding = (", has domestic-abuse skill (safeguarding)"
-                    if SAFEGUARDING_SKILL in split_skills(row["needs"]) else "")
+def _first_per_household(
+    options: pd.DataFrame, order: list[str], ascending: list[bool], prefix: str
+) -> pd.DataFrame:
+    first = options.sort_values(
+        ["household_id", *order], ascending=[True, *ascending], kind="stable"
+    ).drop_duplicates("household_id")
+    kept = first[["household_id", "worker_id", "value", "skills", "free_before", "free_after"]]
+    return kept.rename(columns=lambda c: c if c == "household_id" else f"{prefix}_{c}")
+
+
+def _facts(rows: pd.DataFrame, context: ExplainContext) -> pd.DataFrame:
+    """One row per candidate: its chosen worker, best alternative and nearest option."""
+    workers = context.workers[
+        ["worker_id", "locality", "skills", "capacity_points", "free_before", "free_after"]
+    ].rename(columns={"locality": "home"})
+    options = context.options[["household_id", "worker_id", "value", "same_locality"]].merge(
+        workers, on="worker_id"
+    )
+    chosen = options.rename(columns={"value": "chosen_value", "skills": "worker_skills"})
+    assigned = rows[["household_id", "worker_id"]].rename(columns={"worker_id": "assigned_to"})
+    others = options.merge(assigned, on="household_id")
+    others = others.loc[others["worker_id"] != others["assigned_to"]]
+    alternative = _first_per_household(
+        others, ["value", "free_after", "worker_id"], [False, False, True], "alt"
+    )
+    nearest = _first_per_household(
+        options, ["free_after", "free_before", "worker_id"], [False, False, True], "near"
+    )
+    most_free = options.groupby("household_id")["free_before"].max().rename("most_free_before")
+    facts = rows.merge(chosen, on=["household_id", "worker_id"], how="left")
+    for extra in (alternative, nearest):
+        facts = facts.merge(extra, on="household_id", how="left")
+    return facts.merge(most_free, left_on="household_id", right_index=True, how="left")
+
+
+def _assigned_text(fact: dict[str, Any], tolerance: float) -> str:
+    where = (
+        "same locality" if fact["same_locality"] else (f"neighbouring locality ({fact['home']})")
+    )
+    guard = ", has domestic-abuse skill (safeguarding)" if needs_safeguarding(fact["needs"]) else ""
+    lock = "Assigned by a manager's lock. " if fact["locked"] else ""
+    skills = fact["worker_skills"]
+    first = (
+        f"{lock}{fact['worker_id']}: {where}, {cover_phrase(fact['needs'], skills)}{guard}; "
+        f"{int(fact['free_before'])} of {int(fact['capacity_points'])} points free before "
+        f"this week, {int(fact['free_after'])} after."
+    )
+    return first + " " + _alternative_text(fact, tolerance)
+
+
+def _alternative_text(fact: dict[str, Any], tolerance: float) -> str:
+    if pd.isna(fact["alt_worker_id"]):
+        return f"No other eligible worker{_group_words(fact)}."
+    alternative, value, points = fact["alt_worker_id"], fact["value"], int(fact["points"])
+    cover = cover_phrase(fact["needs"], fact["alt_skills"])
+    free_after = int(fact["alt_free_after"])
+    if fact["alt_value"] < value - SAME_VALUE:
+        return (
+            f"Best alternative {alternative}: {cover} (value {fact['alt_value']:.3f} vs "
+            f"{value:.3f})."
+        )
+    equal = fact["alt_value"] <= value + SAME_VALUE
+    if free_after < points:
+        verb = "fits equally well" if equal else f"would cover more ({cover})"
+        return (
+            f"Best alternative {alternative} {verb} but has only {free_after} points left "
+            f"after this week's allocations (this case needs {points})."
+        )
+    if equal:
+        return (
+            f"Best alternative {alternative} fits equally well ({free_after} points free "
+            "after); between equals the proposal keeps the highest caseload lowest, then "
+            "follows a fixed tie-break."
+        )
     return (
-        f"{row['worker_id']}: {where}, {cover_phrase(row['needs'], worker['skills'])}"
-        f"{safeguarding}; {int(worker['free_before'])} of {int(worker['capacity_points'])} points "
-        f"free before this week, {int(worker['free_after'])} after."
+        f"{alternative} would cover more ({cover}); {fact['worker_id']} keeps the highest "
+        f"caseload lower, within the {tolerance:.1%} optimality tolerance."
     )
 
 
-def _alternative_sentence(row: pd.Series, others: pd.DataFrame, context: ExplainContext) -> str:
-    if others.empty:
-        return f"No other eligible worker{_group_words(row, context)}."
-    best = others.iloc[0]
-    alternative = context.workers.loc[best["worker_id"]]
-    cover = cover_phrase(row["needs"], alternative["skills"])
-    free_after, points = int(alternative["free_after"]), int(row["points"])
-    if best["value"] < row["value"] - SAME_VALUE:
-        return f"Best alternative {best['worker_id']}: {cover} (value {best['value']:.3f} vs " \
-               f"{row['value']:.3f})."
-    if free_after < points:
-        verb = "fits equally well" if best["value"] <= row["value"] + SAME_VALUE else \
-            f"would cover more ({cover})"
-        return (f"Best alternative {best['worker_id']} {verb} but has only {free_after} points "
-                f"left after this week's allocations (this case needs {points}).")
-    if best["value"] <= row["value"] + SAME_VALUE:
-        return (f"Best alternative {best['worker_id']} fits equally well ({free_after} points "
-                "free after); between equals the proposal keeps the highest caseload lowest, "
-                "then follows a fixed tie-break.")
-    return (f"{best['worker_id']} would cover more ({cover}); {row['worker_id']} keeps the "
-            f"highest caseload lower, within the {context.tolerance:.1%} optimality tolerance.")
+def _places_words(fact: dict[str, Any]) -> str:
+    return join_words(fact["places"], last="or")
 
 
-def explain_assigned(row: pd.Series, context: ExplainContext) -> str:
-    """Why this worker, and the best alternative and why not."""
-    options = context.options.loc[context.options["household_id"] == row["household_id"]]
-    chosen = options.loc[options["worker_id"] == row["worker_id"]].iloc[0]
-    others = options.loc[options["worker_id"] != row["worker_id"]].merge(
-        context.workers[["free_after"]], left_on="worker_id", right_index=True
-    ).sort_values(["value", "free_after", "worker_id"], ascending=[False, False, True])
-    lock = "Assigned by a manager's lock. " if row["locked"] else ""
-    worker = context.workers.loc[row["worker_id"]]
-    return (lock + _worker_sentence(row, worker, chosen) + " "
-            + _alternative_sentence(row, others, context))
+def _group_words(fact: dict[str, Any]) -> str:
+    skill = " with domestic-abuse skill" if needs_safeguarding(fact["needs"]) else ""
+    return f"{skill} in {_places_words(fact)}"
 
 
-def _group_words(row: pd.Series, context: ExplainContext) -> str:
-    places = join_words(context.places.get(row["locality"], [row["locality"]])).replace(
-        " and ", " or ")
-    skill = " with domestic-abuse skill" if _needs_safeguarding(row) else ""
-    return f"{skill} in {places}"
-
-
-def _needs_safeguarding(row: pd.Series) -> bool:
-    return SAFEGUARDING_SKILL in split_skills(row["needs"])
-
-
-def _shortfall_sentence(row: pd.Series, context: ExplainContext) -> str:
-    key = (row["locality"], _needs_safeguarding(row))
-    short, free_left = context.short.get(key, 0), context.free_left.get(key, 0)
-    who = (f"{row['locality']}'s workers with domestic-abuse skill are" if key[1]
-           else f"{row['locality']} is")
-    if short > 0:
-        return f" {who} {short} points short this week."
-    return (f" {free_left} points are still free, but no single eligible worker has the "
-            f"{int(row['points'])} this case needs.")
-
-
-def explain_waitlisted(row: pd.Series, context: ExplainContext, *, active: pd.DataFrame) -> str:
-    """Why no worker could take the household this week, and how short its locality is."""
-    places = context.places.get(row["locality"], [row["locality"]])
-    nearby = active.loc[active["locality"].isin(places)]
-    if nearby.empty:
-        return f"No active key worker in {join_words(places).replace(' and ', ' or ')} this week."
-    if _needs_safeguarding(row) and not nearby["skills"].map(
-            lambda skills: SAFEGUARDING_SKILL in split_skills(skills)).any():
-        return (f"Needs a worker with domestic-abuse skill (safeguarding); no active worker in "
-                f"{join_words(places).replace(' and ', ' or ')} has it.")
-    options = context.options.loc[context.options["household_id"] == row["household_id"]]
-    if options.empty:
+def _waitlisted_text(fact: dict[str, Any]) -> str:
+    points = int(fact["points"])
+    if not fact["any_active"]:
+        return f"No active key worker in {_places_words(fact)} this week."
+    if needs_safeguarding(fact["needs"]) and not fact["any_trained"]:
+        return (
+            f"Needs a worker with domestic-abuse skill (safeguarding); no active worker in "
+            f"{_places_words(fact)} has it."
+        )
+    if pd.isna(fact["near_worker_id"]):
         return "Every eligible worker is excluded by a manager's lock."
-    free = context.workers.loc[options["worker_id"]].sort_values(
-        ["free_after", "free_before"], ascending=False, kind="stable")
-    nearest = free.iloc[0]
-    points = int(row["points"])
-    if free["free_before"].max() < points:
-        first = (f"No worker{_group_words(row, context)} had {points} points free this week "
-                 f"(most free: {nearest.name}, {int(free['free_before'].max())} points).")
+    if fact["most_free_before"] < points:
+        first = (
+            f"No worker{_group_words(fact)} had {points} points free this week (most free: "
+            f"{int(fact['most_free_before'])} points)."
+        )
     else:
-        first = (f"The free points of every worker{_group_words(row, context)} went to "
-                 f"higher-value allocations this week (most free now: {nearest.name}, "
-                 f"{int(nearest['free_after'])} of the {points} points needed).")
-    return first + _shortfall_sentence(row, context)
+        first = (
+            f"The free points of every worker{_group_words(fact)} went to higher-value "
+            f"allocations this week (most free now: {fact['near_worker_id']}, "
+            f"{int(fact['near_free_after'])} of the {points} points needed)."
+        )
+    return first + " " + _shortfall_text(fact)
 
 
-def explain(rows: pd.DataFrame, *, context: ExplainContext, active: pd.DataFrame) -> pd.Series:
-    """One sentence group per proposal row."""
+def _shortfall_text(fact: dict[str, Any]) -> str:
+    if fact["short"] > 0:
+        who = (
+            f"{fact['locality']}'s workers with domestic-abuse skill are"
+            if needs_safeguarding(fact["needs"])
+            else f"{fact['locality']} is"
+        )
+        return f"{who} {int(fact['short'])} points short this week."
+    return (
+        f"{int(fact['free_left'])} points are still free, but no single eligible worker has "
+        f"the {int(fact['points'])} this case needs."
+    )
+
+
+def _place_flags(rows: pd.DataFrame, context: ExplainContext) -> pd.DataFrame:
+    """Per candidate: its places, and whether any active (and any trained) worker is there."""
+    active = context.workers.loc[context.workers["active"]]
+    staffed = set(active["locality"])
+    trained = set(active.loc[active["skills"].map(needs_safeguarding).astype("bool"), "locality"])
+    places = rows["locality"].map(lambda home: context.places.get(home, [home]))
+    return pd.DataFrame(
+        {
+            "places": places,
+            "any_active": places.map(lambda names: bool(staffed.intersection(names))),
+            "any_trained": places.map(lambda names: bool(trained.intersection(names))),
+        },
+        index=rows.index,
+    )
+
+
+def explain(rows: pd.DataFrame, *, context: ExplainContext, short: pd.DataFrame) -> pd.Series:
+    """One group of sentences per proposal row (rows must have a default RangeIndex)."""
+    facts = _facts(rows, context).join(_place_flags(rows, context))
+    facts = (
+        facts.assign(safeguarding=facts["needs"].map(needs_safeguarding))
+        .merge(short, on=["locality", "safeguarding"], how="left")
+        .fillna({"short": 0, "free_left": 0})
+    )
     texts = [
-        explain_assigned(row, context) if row["status"] == "assigned"
-        else explain_waitlisted(row, context, active=active)
-        for _, row in rows.iterrows()
+        _assigned_text(fact, context.tolerance)
+        if fact["status"] == "assigned"
+        else _waitlisted_text(fact)
+        for fact in facts.to_dict("records")
     ]
     return pd.Series(texts, index=rows.index, dtype="str")
 
 
-def shortfall(rows: pd.DataFrame, *, workers: pd.DataFrame,
-              places: dict[str, list[str]]) -> tuple[dict, dict]:
-    """(locality, safeguarding) -> points short, and -> free points left among eligible workers."""
+def shortfall(
+    rows: pd.DataFrame, *, workers: pd.DataFrame, places: dict[str, list[str]]
+) -> pd.DataFrame:
+    """Per (locality, safeguarding): points short this week (waiting demand beyond the free points
+    left among eligible workers) and those free points."""
     active = workers.loc[workers["active"]]
-    short, free_left = {}, {}
-    for locality in rows["locality"].unique():
-        nearby = active.loc[active["locality"].isin(places.get(locality, [locality]))]
-        trained = nearby["skills"].map(lambda s: SAFEGUARDING_SKILL in split_skills(s))
+    trained = active["skills"].map(needs_safeguarding).astype("bool")
+    records = []
+    for locality in sorted(rows["locality"].unique()):
+        nearby = active["locality"].isin(places.get(locality, [locality]))
         waiting = rows.loc[(rows["locality"] == locality) & (rows["status"] == "waitlisted")]
-        safeguarding = waiting["needs"].map(lambda s: SAFEGUARDING_SKILL in split_skills(s))
-        for flag, pool, demand in ((False, nearby, waiting),
-                                   (True, nearby.loc[trained], waiting.loc[safeguarding])):
+        guarded = waiting["needs"].map(needs_safeguarding).astype("bool")
+        for flag, pool, demand in (
+            (False, active.loc[nearby], waiting),
+            (True, active.loc[nearby & trained], waiting.loc[guarded]),
+        ):
             left = int(pool["free_after"].clip(lower=0).sum())
-            free_left[(locality, flag)] = left
-            short[(locality, flag)] = max(0, int(demand["points"].sum()) - left)
-    return short, free_left
+            records.append((locality, flag, max(0, int(demand["points"].sum()) - left), left))
+    return pd.DataFrame(records, columns=["locality", "safeguarding", "short", "free_left"])

@@ -32,16 +32,22 @@ def fill_gaps(pairs: pd.DataFrame, *, chosen: pd.Series, workers: pd.DataFrame) 
     """Add any household still waiting that fits a worker's remaining points (rank order, best
     value first). Only ever raises the objective; a no-op when the optimiser proved optimality."""
     used = pairs.loc[chosen].groupby("worker_id")["points"].sum()
-    free = {w: int(f) - int(used.get(w, 0)) for w, f in
-            zip(workers["worker_id"], workers["free_points"], strict=True)}
+    free = {
+        w: int(f) - int(used.get(w, 0))
+        for w, f in zip(workers["worker_id"], workers["free_points"], strict=True)
+    }
     placed = set(pairs.loc[chosen, "household_id"])
     added = []
     waiting = pairs.loc[~pairs["household_id"].isin(placed)].sort_values(
-        ["rank", "household_id", "value", "worker_id"], ascending=[True, True, False, True],
+        ["rank", "household_id", "value", "worker_id"],
+        ascending=[True, True, False, True],
         kind="stable",
     )
     for index, household_id, worker_id, points in zip(
-        waiting.index, waiting["household_id"], waiting["worker_id"], waiting["points"],
+        waiting.index,
+        waiting["household_id"],
+        waiting["worker_id"],
+        waiting["points"],
         strict=True,
     ):
         if household_id in placed or free[worker_id] < points:

@@ -27,7 +27,9 @@ def _raise_if_problems(problems: list[str], *, source: str) -> None:
     shown = problems[:MAX_REPORTED_PROBLEMS]
     more = len(problems) - len(shown)
     tail = f"\n  ... and {more} more" if more else ""
-    raise AllocationInputError(f"{source}: {len(problems)} problem(s)\n  " + "\n  ".join(shown) + tail)
+    raise AllocationInputError(
+        f"{source}: {len(problems)} problem(s)\n  " + "\n  ".join(shown) + tail
+    )
 
 
 def _missing_columns(frame: pd.DataFrame, required: tuple[str, ...] | list[str]) -> list[str]:
@@ -70,25 +72,64 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     risk = pd.to_numeric(scores["risk"], errors="coerce")
     rank = pd.to_numeric(scores["rank"], errors="coerce")
     problems = [
-        *_row_problems(scores, _blank(scores["household_id"]), table="scores", key="household_id",
-                       column="household_id", why="empty"),
-        *_row_problems(scores, scores["household_id"].duplicated(keep="first"), table="scores",
-                       key="household_id", column="household_id", why="duplicate household"),
-        *_row_problems(scores, _blank(scores["locality"]), table="scores", key="household_id",
-                       column="locality", why="empty"),
-        *_row_problems(scores, risk.isna() | (risk < 0) | (risk > 1), table="scores",
-                       key="household_id", column="risk", why="must be a probability in [0, 1]"),
-        *_row_problems(scores, rank.isna() | (rank < 1), table="scores", key="household_id",
-                       column="rank", why="must be a whole number >= 1"),
+        *_row_problems(
+            scores,
+            _blank(scores["household_id"]),
+            table="scores",
+            key="household_id",
+            column="household_id",
+            why="empty",
+        ),
+        *_row_problems(
+            scores,
+            scores["household_id"].duplicated(keep="first"),
+            table="scores",
+            key="household_id",
+            column="household_id",
+            why="duplicate household",
+        ),
+        *_row_problems(
+            scores,
+            _blank(scores["locality"]),
+            table="scores",
+            key="household_id",
+            column="locality",
+            why="empty",
+        ),
+        *_row_problems(
+            scores,
+            risk.isna() | (risk < 0) | (risk > 1),
+            table="scores",
+            key="household_id",
+            column="risk",
+            why="must be a probability in [0, 1]",
+        ),
+        *_row_problems(
+            scores,
+            rank.isna() | (rank < 1),
+            table="scores",
+            key="household_id",
+            column="rank",
+            why="must be a whole number >= 1",
+        ),
     ]
-    unknown = scores["needs"].map(_unknown_skills)
-    problems += _row_problems(scores, unknown.map(bool), table="scores", key="household_id",
-                              column="needs", why="unknown skill (see features.contract.SKILLS)")
+    # Needs lists repeat a lot: judge each distinct text once.
+    distinct = pd.Series(scores["needs"].dropna().unique())
+    unknown = set(distinct[distinct.map(_unknown_skills).map(bool)])
+    problems += _row_problems(
+        scores,
+        scores["needs"].isin(unknown),
+        table="scores",
+        key="household_id",
+        column="needs",
+        why="unknown skill (see features.contract.SKILLS)",
+    )
     _raise_if_problems(problems, source="scores")
+    normal = {text: ";".join(split_skills(text)) for text in distinct}
     return scores.assign(
         risk=risk.astype("float64"),
         rank=rank.astype("int64"),
-        needs=scores["needs"].map(lambda text: ";".join(split_skills(text))).astype("str"),
+        needs=scores["needs"].map(normal).fillna("").astype("str"),
     )
 
 
@@ -99,18 +140,54 @@ def validate_workers(workers: pd.DataFrame) -> pd.DataFrame:
         raise AllocationInputError(f"workers: missing column(s) {', '.join(missing)}")
     capacity = pd.to_numeric(workers["capacity_points"], errors="coerce")
     problems = [
-        *_row_problems(workers, _blank(workers["worker_id"]), table="workers", key="worker_id",
-                       column="worker_id", why="empty"),
-        *_row_problems(workers, workers["worker_id"].duplicated(keep="first"), table="workers",
-                       key="worker_id", column="worker_id", why="duplicate worker"),
-        *_row_problems(workers, _blank(workers["locality"]), table="workers", key="worker_id",
-                       column="locality", why="empty"),
-        *_row_problems(workers, capacity.isna() | (capacity < 1), table="workers",
-                       key="worker_id", column="capacity_points", why="must be a whole number > 0"),
-        *_row_problems(workers, workers["skills"].map(_unknown_skills).map(bool), table="workers",
-                       key="worker_id", column="skills", why="unknown skill"),
-        *_row_problems(workers, ~workers["active"].isin([True, False]), table="workers",
-                       key="worker_id", column="active", why="must be true or false"),
+        *_row_problems(
+            workers,
+            _blank(workers["worker_id"]),
+            table="workers",
+            key="worker_id",
+            column="worker_id",
+            why="empty",
+        ),
+        *_row_problems(
+            workers,
+            workers["worker_id"].duplicated(keep="first"),
+            table="workers",
+            key="worker_id",
+            column="worker_id",
+            why="duplicate worker",
+        ),
+        *_row_problems(
+            workers,
+            _blank(workers["locality"]),
+            table="workers",
+            key="worker_id",
+            column="locality",
+            why="empty",
+        ),
+        *_row_problems(
+            workers,
+            capacity.isna() | (capacity < 1),
+            table="workers",
+            key="worker_id",
+            column="capacity_points",
+            why="must be a whole number > 0",
+        ),
+        *_row_problems(
+            workers,
+            workers["skills"].map(_unknown_skills).map(bool),
+            table="workers",
+            key="worker_id",
+            column="skills",
+            why="unknown skill",
+        ),
+        *_row_problems(
+            workers,
+            ~workers["active"].isin([True, False]),
+            table="workers",
+            key="worker_id",
+            column="active",
+            why="must be true or false",
+        ),
     ]
     _raise_if_problems(problems, source="workers")
     return workers.assign(
@@ -122,37 +199,61 @@ def validate_workers(workers: pd.DataFrame) -> pd.DataFrame:
 
 def validate_cases(cases: pd.DataFrame, *, workers: pd.DataFrame) -> pd.DataFrame:
     """Check the cases table against the workers; return the open cases only."""
-    required = ["case_id", "household_id", "worker_id", "opened_at", "closed_at",
-                "complexity_points"]
+    required = [
+        "case_id",
+        "household_id",
+        "worker_id",
+        "opened_at",
+        "closed_at",
+        "complexity_points",
+    ]
     missing = _missing_columns(cases, required)
     if missing:
         raise AllocationInputError(f"cases: missing column(s) {', '.join(missing)}")
     open_cases = cases.loc[cases["closed_at"].isna()]
     points = pd.to_numeric(open_cases["complexity_points"], errors="coerce")
     problems = [
-        *_row_problems(open_cases, ~open_cases["worker_id"].isin(workers["worker_id"]),
-                       table="cases", key="case_id", column="worker_id",
-                       why="open case with a worker not in the workers table"),
-        *_row_problems(open_cases, points.isna() | (points < 1), table="cases", key="case_id",
-                       column="complexity_points", why="must be a whole number > 0"),
-        *_row_problems(open_cases, open_cases["household_id"].duplicated(keep="first"),
-                       table="cases", key="case_id", column="household_id",
-                       why="a second open case for this household (at most one is allowed)"),
+        *_row_problems(
+            open_cases,
+            ~open_cases["worker_id"].isin(workers["worker_id"]),
+            table="cases",
+            key="case_id",
+            column="worker_id",
+            why="open case with a worker not in the workers table",
+        ),
+        *_row_problems(
+            open_cases,
+            points.isna() | (points < 1),
+            table="cases",
+            key="case_id",
+            column="complexity_points",
+            why="must be a whole number > 0",
+        ),
+        *_row_problems(
+            open_cases,
+            open_cases["household_id"].duplicated(keep="first"),
+            table="cases",
+            key="case_id",
+            column="household_id",
+            why="a second open case for this household (at most one is allowed)",
+        ),
     ]
     _raise_if_problems(problems, source="cases (open cases)")
     return open_cases.assign(complexity_points=points.astype("int64"))
 
 
 def validate_locks(locks: pd.DataFrame | None, *, source: str = "locks") -> pd.DataFrame:
-    """Check a locks frame (household_id, worker_id, kind); return it trimmed, typed and deduplicated."""
+    """Check a locks frame (household_id, worker_id, kind); return it trimmed and deduplicated."""
     if locks is None:
         return pd.DataFrame({column: pd.Series(dtype="str") for column in LOCK_COLUMNS})
     missing = _missing_columns(locks, LOCK_COLUMNS)
     if missing:
         raise AllocationInputError(f"{source}: missing column(s) {', '.join(missing)}")
-    trimmed = locks.loc[:, list(LOCK_COLUMNS)].apply(
-        lambda column: column.astype("str").str.strip().where(column.notna())
-    ).assign(kind=lambda frame: frame["kind"].str.lower())
+    trimmed = (
+        locks.loc[:, list(LOCK_COLUMNS)]
+        .apply(lambda column: column.astype("str").str.strip().where(column.notna()))
+        .assign(kind=lambda frame: frame["kind"].str.lower())
+    )
     # Row numbers are the file's line numbers: line 1 is the header.
     problems = [
         f"{source} line {position + 2}, column {column}: "

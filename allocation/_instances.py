@@ -11,11 +11,27 @@ import pandas as pd
 from features.contract import CLOSE_REASONS, LOCALITIES, SKILLS, table_dtypes
 
 # How often each skill is a need of a high-risk household (domestic abuse ~1 in 8 needs lists).
-_NEED_WEIGHTS = {"debt": 3.0, "housing": 2.5, "domestic_abuse": 0.8, "substance_misuse": 1.0,
-                 "mental_health": 2.5, "parenting": 1.5, "youth": 1.0, "school_attendance": 1.2,
-                 "employment": 1.2, "asb": 0.8}
-_REASONS = ("rent arrears rising", "police callouts", "school absence", "A&E attendances",
-            "benefit sanction", "council tax arrears", "anti-social behaviour reports")
+_NEED_WEIGHTS = {
+    "debt": 3.0,
+    "housing": 2.5,
+    "domestic_abuse": 0.8,
+    "substance_misuse": 1.0,
+    "mental_health": 2.5,
+    "parenting": 1.5,
+    "youth": 1.0,
+    "school_attendance": 1.2,
+    "employment": 1.2,
+    "asb": 0.8,
+}
+_REASONS = (
+    "rent arrears rising",
+    "police callouts",
+    "school absence",
+    "A&E attendances",
+    "benefit sanction",
+    "council tax arrears",
+    "anti-social behaviour reports",
+)
 _CASE_POINTS = np.arange(8, 33, 4)
 
 
@@ -28,7 +44,9 @@ class AllocationInstance:
     cases: pd.DataFrame
 
 
-def _weighted_picks(rng: np.random.Generator, weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _weighted_picks(
+    rng: np.random.Generator, weights: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
     """Per row, positions of `counts[row]` distinct items drawn with these weights (as a mask)."""
     keys = rng.random((len(counts), len(weights))) ** (1.0 / weights)
     order = np.argsort(-keys, axis=1)
@@ -48,20 +66,24 @@ def _reasons(rng: np.random.Generator, count: int) -> list[str]:
     return [" | ".join(r for r, flag in zip(_REASONS, row, strict=True) if flag) for row in picked]
 
 
-def _households(rng: np.random.Generator, count: int, shares: np.ndarray,
-                localities: tuple[str, ...]) -> pd.DataFrame:
+def _households(
+    rng: np.random.Generator, count: int, shares: np.ndarray, localities: tuple[str, ...]
+) -> pd.DataFrame:
     risk = rng.beta(1.1, 14.0, size=count)
-    frame = pd.DataFrame({
-        "household_id": [f"H{n:06d}" for n in range(1, count + 1)],
-        "locality": rng.choice(localities, size=count, p=shares),
-        "risk": risk.round(6),
-    }).astype({"household_id": "str", "locality": "str"})
+    frame = pd.DataFrame(
+        {
+            "household_id": [f"H{n:06d}" for n in range(1, count + 1)],
+            "locality": rng.choice(localities, size=count, p=shares),
+            "risk": risk.round(6),
+        }
+    ).astype({"household_id": "str", "locality": "str"})
     order = frame.sort_values(["risk", "household_id"], ascending=[False, True]).index
     return frame.assign(rank=pd.Series(np.arange(1, count + 1), index=order).astype("int64"))
 
 
-def _workers(rng: np.random.Generator, count: int, shares: np.ndarray,
-             localities: tuple[str, ...]) -> pd.DataFrame:
+def _workers(
+    rng: np.random.Generator, count: int, shares: np.ndarray, localities: tuple[str, ...]
+) -> pd.DataFrame:
     per_locality = np.maximum(2, np.round(shares * count).astype(int))
     per_locality[np.argmax(per_locality)] += count - per_locality.sum()
     home = np.repeat(localities, per_locality)
@@ -72,26 +94,37 @@ def _workers(rng: np.random.Generator, count: int, shares: np.ndarray,
         if position % 3 == 0:
             chosen.add("domestic_abuse")
         skills.append(";".join(s for s in SKILLS if s in chosen))
-    return pd.DataFrame({
-        "worker_id": [f"W{n:03d}" for n in range(1, count + 1)],
-        "locality": home,
-        "skills": skills,
-        "capacity_points": rng.choice([100, 100, 100, 100, 100, 100, 80, 60], size=count),
-        "active": rng.random(count) > 0.04,
-    }).astype(table_dtypes("workers"))
+    return pd.DataFrame(
+        {
+            "worker_id": [f"W{n:03d}" for n in range(1, count + 1)],
+            "locality": home,
+            "skills": skills,
+            "capacity_points": rng.choice([100, 100, 100, 100, 100, 100, 80, 60], size=count),
+            "active": rng.random(count) > 0.04,
+        }
+    ).astype(table_dtypes("workers"))
 
 
-def _open_cases(rng: np.random.Generator, workers: pd.DataFrame, households: pd.DataFrame,
-                open_load: tuple[float, float], as_of: pd.Timestamp) -> pd.DataFrame:
+def _open_cases(
+    rng: np.random.Generator,
+    workers: pd.DataFrame,
+    households: pd.DataFrame,
+    open_load: tuple[float, float],
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
     # Open cases go to households from the riskier end of each locality, as in practice.
     pools = {
-        locality: iter(local.nsmallest(4000, "rank")["household_id"].sample(
-            frac=1.0, random_state=rng).tolist())
+        locality: iter(
+            local.nsmallest(4000, "rank")["household_id"]
+            .sample(frac=1.0, random_state=rng)
+            .tolist()
+        )
         for locality, local in households.groupby("locality")
     }
     rows = []
-    for worker_id, locality, capacity in zip(workers["worker_id"], workers["locality"],
-                                             workers["capacity_points"], strict=True):
+    for worker_id, locality, capacity in zip(
+        workers["worker_id"], workers["locality"], workers["capacity_points"], strict=True
+    ):
         target = rng.uniform(*open_load) * capacity
         load = 0
         for household_id in pools[locality]:
@@ -101,22 +134,38 @@ def _open_cases(rng: np.random.Generator, workers: pd.DataFrame, households: pd.
             load += points
             opened = as_of - pd.Timedelta(days=int(rng.integers(7, 300)))
             rows.append((household_id, worker_id, opened, pd.NaT, points, None))
-    return pd.DataFrame(rows, columns=["household_id", "worker_id", "opened_at", "closed_at",
-                                       "complexity_points", "close_reason"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "household_id",
+            "worker_id",
+            "opened_at",
+            "closed_at",
+            "complexity_points",
+            "close_reason",
+        ],
+    )
 
 
-def _closed_cases(rng: np.random.Generator, open_cases: pd.DataFrame, households: pd.DataFrame,
-                  as_of: pd.Timestamp) -> pd.DataFrame:
+def _closed_cases(
+    rng: np.random.Generator,
+    open_cases: pd.DataFrame,
+    households: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
     sample = households.sample(n=min(len(households), len(open_cases)), random_state=rng)
     opened = as_of - pd.to_timedelta(rng.integers(300, 700, size=len(sample)), unit="D")
-    return pd.DataFrame({
-        "household_id": sample["household_id"].to_numpy(),
-        "worker_id": rng.choice(open_cases["worker_id"].unique(), size=len(sample)),
-        "opened_at": opened,
-        "closed_at": opened + pd.to_timedelta(rng.integers(60, 250, size=len(sample)), unit="D"),
-        "complexity_points": rng.choice(_CASE_POINTS, size=len(sample)),
-        "close_reason": rng.choice(CLOSE_REASONS, size=len(sample)),
-    })
+    return pd.DataFrame(
+        {
+            "household_id": sample["household_id"].to_numpy(),
+            "worker_id": rng.choice(open_cases["worker_id"].unique(), size=len(sample)),
+            "opened_at": opened,
+            "closed_at": opened
+            + pd.to_timedelta(rng.integers(60, 250, size=len(sample)), unit="D"),
+            "complexity_points": rng.choice(_CASE_POINTS, size=len(sample)),
+            "close_reason": rng.choice(CLOSE_REASONS, size=len(sample)),
+        }
+    )
 
 
 def random_instance(

@@ -11,13 +11,29 @@ import pandas as pd
 from allocation._settings import AllocationInputError, Proposal
 
 _TEXT = "str"
-_ROW_DTYPES = {"household_id": _TEXT, "locality": _TEXT, "needs": _TEXT, "status": _TEXT,
-               "worker_id": _TEXT, "explanation": _TEXT, "rank": "int64", "points": "int64",
-               "risk": "float64", "value": "float64"}
+_ROW_DTYPES = {
+    "household_id": _TEXT,
+    "locality": _TEXT,
+    "needs": _TEXT,
+    "status": _TEXT,
+    "worker_id": _TEXT,
+    "explanation": _TEXT,
+    "rank": "int64",
+    "points": "int64",
+    "risk": "float64",
+    "value": "float64",
+}
 _WORKER_DTYPES = {"worker_id": _TEXT, "locality": _TEXT, "skills": _TEXT}
-_CONTINUING_DTYPES = {"case_id": _TEXT, "household_id": _TEXT, "worker_id": _TEXT,
-                      "locality": _TEXT, "status": _TEXT, "explanation": _TEXT,
-                      "risk": "float64", "rank": "Int64"}
+_CONTINUING_DTYPES = {
+    "case_id": _TEXT,
+    "household_id": _TEXT,
+    "worker_id": _TEXT,
+    "locality": _TEXT,
+    "status": _TEXT,
+    "explanation": _TEXT,
+    "risk": "float64",
+    "rank": "Int64",
+}
 _LOCK_COLUMNS = ["household_id", "worker_id", "kind", "status", "reason"]
 
 
@@ -41,12 +57,15 @@ def write_proposal(proposal: Proposal, *, out: Path | str) -> list[Path]:
     proposal.rows.to_csv(paths["rows"], index=False)
     proposal.workers.to_csv(paths["workers"], index=False)
     continuing = proposal.continuing.assign(
-        opened_at=pd.to_datetime(proposal.continuing["opened_at"]).dt.strftime("%Y-%m-%d"))
+        opened_at=pd.to_datetime(proposal.continuing["opened_at"]).dt.strftime("%Y-%m-%d")
+    )
     continuing.to_csv(paths["continuing"], index=False)
     document = dict(proposal.summary) | {
-        "lock_report": proposal.lock_report[_LOCK_COLUMNS].to_dict(orient="records")}
-    paths["summary"].write_text(json.dumps(document, indent=2, allow_nan=False) + "\n",
-                                encoding="utf-8")
+        "lock_report": proposal.lock_report[_LOCK_COLUMNS].to_dict(orient="records")
+    }
+    paths["summary"].write_text(
+        json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
     return list(paths.values())
 
 
@@ -60,7 +79,10 @@ def read_proposal(path: Path | str) -> Proposal:
     """Read back what write_proposal wrote (for compare_proposals)."""
     paths = proposal_paths(path)
     rows = _read_csv(paths["rows"], _ROW_DTYPES)
-    rows = rows.assign(locked=rows["locked"].astype("str").str.lower().eq("true"))
+    # CSV cannot tell an empty needs list from a missing one; the proposal always has a list.
+    rows = rows.assign(
+        locked=rows["locked"].astype("str").str.lower().eq("true"), needs=rows["needs"].fillna("")
+    )
     workers = _read_csv(paths["workers"], _WORKER_DTYPES)
     continuing = _read_csv(paths["continuing"], _CONTINUING_DTYPES)
     continuing = continuing.assign(opened_at=pd.to_datetime(continuing["opened_at"]))
@@ -71,5 +93,6 @@ def read_proposal(path: Path | str) -> Proposal:
     except json.JSONDecodeError as error:
         raise AllocationInputError(f"{paths['summary']}: not valid JSON ({error})") from None
     locks = pd.DataFrame(document.pop("lock_report", []), columns=_LOCK_COLUMNS).astype(_TEXT)
-    return Proposal(rows=rows, workers=workers, continuing=continuing, summary=document,
-                    lock_report=locks)
+    return Proposal(
+        rows=rows, workers=workers, continuing=continuing, summary=document, lock_report=locks
+    )

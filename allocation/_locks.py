@@ -1,4 +1,5 @@
-"""A manager's locks (assign | exclude): each is honoured or reported with its reason, never dropped.
+"""A manager's locks (assign | exclude): each is honoured, or reported with its reason; never
+silently dropped.
 
 A lock can never break a hard rule (capacity, locality, safeguarding, activity, continuity of open
 cases); a lock that would is reported as infeasible and the proposal is built without it.
@@ -89,8 +90,12 @@ def lock_verdict(lock: pd.Series, context: LockContext) -> tuple[str, str]:
 def _conflicts(locks: pd.DataFrame) -> pd.Series:
     """Reason an assign lock conflicts with other locks ('' when it does not)."""
     assigns = locks.loc[locks["kind"] == "assign"]
-    excludes = set(zip(*(locks.loc[locks["kind"] == "exclude", c] for c in
-                         ("household_id", "worker_id")), strict=True))
+    excludes = set(
+        zip(
+            *(locks.loc[locks["kind"] == "exclude", c] for c in ("household_id", "worker_id")),
+            strict=True,
+        )
+    )
     workers_per_household = assigns.groupby("household_id")["worker_id"].agg(
         lambda ids: ", ".join(sorted(ids))
     )
@@ -132,11 +137,13 @@ def judge_locks(locks: pd.DataFrame, context: LockContext) -> tuple[pd.DataFrame
     placed = _within_capacity(report, context)
     over = placed.loc[~placed["fits"]]
     for index, row in over.iterrows():
-        report.loc[index, ["status", "reason"]] = [INFEASIBLE, (
-            f"together with higher-priority locks for {row['worker_id']} it exceeds "
-            f"{row['worker_id']}'s {int(context.workers.loc[row['worker_id'], 'remaining_points'])}"
-            " free points"
-        )]
+        worker_id = row["worker_id"]
+        free = int(context.workers.loc[worker_id, "remaining_points"])
+        report.loc[index, ["status", "reason"]] = [
+            INFEASIBLE,
+            f"together with higher-priority locks for {worker_id} it exceeds {worker_id}'s "
+            f"{free} free points",
+        ]
     accepted = placed.loc[placed["fits"], ["household_id", "worker_id"]]
     report = report[REPORT_COLUMNS].sort_values(["household_id", "worker_id", "kind"])
     return report.reset_index(drop=True).astype("str"), accepted.reset_index(drop=True)

@@ -31,13 +31,47 @@ from allocation._locks import APPLIED, LockContext, judge_locks
 from allocation._settings import AllocationInputError, AllocationSettings, Proposal
 from allocation._solver import ORTOOLS_VERSION, VALUE_SCALE, solve_allocation
 
-ROW_COLUMNS = ["household_id", "rank", "locality", "risk", "needs", "points", "status",
-               "worker_id", "value", "locked", "explanation"]
-WORKER_COLUMNS = ["worker_id", "locality", "skills", "active", "capacity_points", "open_cases",
-                  "points_before", "new_cases", "new_points", "points_after", "free_before",
-                  "free_after", "utilisation_before", "utilisation_after"]
-CONTINUING_COLUMNS = ["case_id", "household_id", "worker_id", "locality", "rank", "risk",
-                      "opened_at", "complexity_points", "status", "explanation"]
+ROW_COLUMNS = [
+    "household_id",
+    "rank",
+    "locality",
+    "risk",
+    "needs",
+    "points",
+    "status",
+    "worker_id",
+    "value",
+    "locked",
+    "explanation",
+]
+WORKER_COLUMNS = [
+    "worker_id",
+    "locality",
+    "skills",
+    "active",
+    "capacity_points",
+    "open_cases",
+    "points_before",
+    "new_cases",
+    "new_points",
+    "points_after",
+    "free_before",
+    "free_after",
+    "utilisation_before",
+    "utilisation_after",
+]
+CONTINUING_COLUMNS = [
+    "case_id",
+    "household_id",
+    "worker_id",
+    "locality",
+    "rank",
+    "risk",
+    "opened_at",
+    "complexity_points",
+    "status",
+    "explanation",
+]
 
 
 @dataclass(frozen=True)
@@ -79,24 +113,30 @@ def _lock_context(scores, open_cases, capacity, eligible, candidates, locality) 
 
 
 def _without_exclusions(eligible: pd.DataFrame, lock_report: pd.DataFrame) -> pd.DataFrame:
-    excluded = lock_report.loc[(lock_report["kind"] == "exclude")
-                               & (lock_report["status"] == APPLIED)]
+    excluded = lock_report.loc[
+        (lock_report["kind"] == "exclude") & (lock_report["status"] == APPLIED)
+    ]
     keys = set(zip(excluded["household_id"], excluded["worker_id"], strict=True))
-    pair_keys = pd.Series(list(zip(eligible["household_id"], eligible["worker_id"], strict=True)),
-                          index=eligible.index)
+    pair_keys = pd.Series(
+        list(zip(eligible["household_id"], eligible["worker_id"], strict=True)),
+        index=eligible.index,
+    )
     return eligible.loc[~pair_keys.isin(keys)].reset_index(drop=True)
 
 
-def _with_locked_load(scope: pd.DataFrame, locked: pd.DataFrame,
-                      candidates: pd.DataFrame) -> pd.DataFrame:
+def _with_locked_load(
+    scope: pd.DataFrame, locked: pd.DataFrame, candidates: pd.DataFrame
+) -> pd.DataFrame:
     points = locked.merge(candidates[["household_id", "points"]], on="household_id")
     locked_points = points.groupby("worker_id")["points"].sum()
-    return scope.assign(
-        locked_points=scope["worker_id"].map(locked_points).fillna(0).astype("int64")
-    ).assign(
-        base_points=lambda frame: frame["open_points"] + frame["locked_points"],
-        free_points=lambda frame: frame["capacity_points"] - frame["base_points"],
-    ).reset_index(drop=True)
+    return (
+        scope.assign(locked_points=scope["worker_id"].map(locked_points).fillna(0).astype("int64"))
+        .assign(
+            base_points=lambda frame: frame["open_points"] + frame["locked_points"],
+            free_points=lambda frame: frame["capacity_points"] - frame["base_points"],
+        )
+        .reset_index(drop=True)
+    )
 
 
 def _prepare(*, scores, workers, cases, locks, locality, settings) -> _Prepared:
@@ -105,13 +145,18 @@ def _prepare(*, scores, workers, cases, locks, locality, settings) -> _Prepared:
     _check_locality(locality, scores=scores, workers=workers)
     capacity = worker_capacity(workers, open_cases=open_cases)
     scope = capacity if locality is None else capacity.loc[capacity["locality"] == locality]
-    candidates = select_candidates(scores, open_cases=open_cases,
-                                   lock_households=locks["household_id"], locality=locality,
-                                   settings=settings)
+    candidates = select_candidates(
+        scores,
+        open_cases=open_cases,
+        lock_households=locks["household_id"],
+        locality=locality,
+        settings=settings,
+    )
     allowed = allowed_localities(candidates, settings=settings, locality=locality)
     eligible = eligible_pairs(candidates, capacity=scope, allowed=allowed, settings=settings)
-    lock_report, locked = judge_locks(locks, _lock_context(scores, open_cases, capacity, eligible,
-                                                           candidates, locality))
+    lock_report, locked = judge_locks(
+        locks, _lock_context(scores, open_cases, capacity, eligible, candidates, locality)
+    )
     options = _without_exclusions(eligible, lock_report)
     scope = _with_locked_load(scope, locked, candidates)
     components = locality_components(allowed)
@@ -120,10 +165,18 @@ def _prepare(*, scores, workers, cases, locks, locality, settings) -> _Prepared:
         home: sorted(set(group["worker_locality"]), key=lambda name: (name != home, name))
         for home, group in allowed.groupby("locality")
     }
-    return _Prepared(scores, candidates, scope,
-                     open_cases.loc[open_cases["worker_id"].isin(scope["worker_id"])], options,
-                     pairs.assign(component=pairs["locality"].map(components)), locked,
-                     lock_report, places, locality)
+    return _Prepared(
+        scores,
+        candidates,
+        scope,
+        open_cases.loc[open_cases["worker_id"].isin(scope["worker_id"])],
+        options,
+        pairs.assign(component=pairs["locality"].map(components)),
+        locked,
+        lock_report,
+        places,
+        locality,
+    )
 
 
 def _assignment(prepared: _Prepared, chosen: pd.Series) -> pd.DataFrame:
@@ -145,11 +198,15 @@ def _rows(prepared: _Prepared, assignment: pd.DataFrame) -> pd.DataFrame:
 
 
 def _worker_summary(prepared: _Prepared, rows: pd.DataFrame) -> pd.DataFrame:
-    taken = rows.loc[rows["status"] == "assigned"].groupby("worker_id").agg(
-        new_cases=("household_id", "size"), new_points=("points", "sum"))
+    taken = (
+        rows.loc[rows["status"] == "assigned"]
+        .groupby("worker_id")
+        .agg(new_cases=("household_id", "size"), new_points=("points", "sum"))
+    )
     workers = prepared.workers.merge(taken, how="left", left_on="worker_id", right_index=True)
     workers = workers.fillna({"new_cases": 0, "new_points": 0}).astype(
-        {"new_cases": "int64", "new_points": "int64"})
+        {"new_cases": "int64", "new_points": "int64"}
+    )
     return workers.assign(
         points_before=workers["open_points"],
         points_after=workers["open_points"] + workers["new_points"],
@@ -162,41 +219,50 @@ def _worker_summary(prepared: _Prepared, rows: pd.DataFrame) -> pd.DataFrame:
 
 def _continuing(prepared: _Prepared, workers: pd.DataFrame) -> pd.DataFrame:
     cases = prepared.open_cases.merge(
-        prepared.scores[["household_id", "locality", "rank", "risk"]], on="household_id",
-        how="left")
+        prepared.scores[["household_id", "locality", "rank", "risk"]], on="household_id", how="left"
+    )
     active = workers.set_index("worker_id")["active"]
     notes = [
         f"Open case with {worker_id} since {pd.Timestamp(opened).date()} continues: support ends "
         "only when the household agrees."
-        + ("" if active.get(worker_id, True) else
-           f" {worker_id} is not active: a manager should review this case.")
+        + (
+            ""
+            if active.get(worker_id, True)
+            else f" {worker_id} is not active: a manager should review this case."
+        )
         for worker_id, opened in zip(cases["worker_id"], cases["opened_at"], strict=True)
     ]
-    return cases.assign(status="continuing", explanation=pd.Series(notes, index=cases.index,
-                                                                    dtype="str"))[
-        CONTINUING_COLUMNS].sort_values(["worker_id", "case_id"], ignore_index=True)
+    return cases.assign(
+        status="continuing", explanation=pd.Series(notes, index=cases.index, dtype="str")
+    )[CONTINUING_COLUMNS].sort_values(["worker_id", "case_id"], ignore_index=True)
 
 
 def _messages(prepared: _Prepared, rows: pd.DataFrame, workers: pd.DataFrame) -> list[str]:
     messages = []
     scope = f" in {prepared.locality}" if prepared.locality else ""
     if rows.empty:
-        messages.append(f"No candidates{scope}: every scored household{scope} already has an "
-                        "open case, or there are no scores (or top_n is 0).")
+        messages.append(
+            f"No candidates{scope}: every scored household{scope} already has an "
+            "open case, or there are no scores (or top_n is 0)."
+        )
     if not workers["active"].any():
         messages.append(f"No active key worker{scope}: every candidate is waitlisted.")
     active_places = set(workers.loc[workers["active"], "locality"])
     for locality, count in rows.groupby("locality").size().items():
         if not active_places & set(prepared.places.get(locality, [locality])):
-            messages.append(f"No active key worker can take households from {locality}: its "
-                            f"{count} candidate(s) are waitlisted.")
+            messages.append(
+                f"No active key worker can take households from {locality}: its "
+                f"{count} candidate(s) are waitlisted."
+            )
     refused = int((prepared.lock_report["status"] != APPLIED).sum())
     if refused:
         messages.append(f"{refused} lock(s) could not be honoured; see the lock report.")
     idle = workers.loc[~workers["active"] & (workers["open_cases"] > 0)]
     if len(idle):
-        messages.append(f"{len(idle)} inactive worker(s) still hold {int(idle['open_cases'].sum())}"
-                        " open case(s); they continue and are listed for review.")
+        messages.append(
+            f"{len(idle)} inactive worker(s) still hold {int(idle['open_cases'].sum())}"
+            " open case(s); they continue and are listed for review."
+        )
     return messages
 
 
@@ -213,8 +279,9 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _status(gap: float | None, *, has_pairs: bool, has_rows: bool, method: str,
-            settings: AllocationSettings) -> str:
+def _status(
+    gap: float | None, *, has_pairs: bool, has_rows: bool, method: str, settings: AllocationSettings
+) -> str:
     if not has_rows:
         return "no_candidates"
     if not has_pairs:
@@ -226,13 +293,16 @@ def _status(gap: float | None, *, has_pairs: bool, has_rows: bool, method: str,
     return "within_tolerance" if gap <= settings.relative_gap + 1e-9 else "time_limit"
 
 
-def _locality_summary(rows: pd.DataFrame, short: dict) -> dict[str, dict[str, int]]:
+def _locality_summary(rows: pd.DataFrame, short: pd.DataFrame) -> dict[str, dict[str, int]]:
     counts = rows.groupby("locality")["status"].value_counts().unstack(fill_value=0)
+    points_short = short.loc[~short["safeguarding"]].set_index("locality")["short"]
     return {
-        locality: {"candidates": int(counts.loc[locality].sum()),
-                   "assigned": int(counts.loc[locality].get("assigned", 0)),
-                   "waitlisted": int(counts.loc[locality].get("waitlisted", 0)),
-                   "points_short": int(short.get((locality, False), 0))}
+        locality: {
+            "candidates": int(counts.loc[locality].sum()),
+            "assigned": int(counts.loc[locality].get("assigned", 0)),
+            "waitlisted": int(counts.loc[locality].get("waitlisted", 0)),
+            "points_short": int(points_short.get(locality, 0)),
+        }
         for locality in counts.index
     }
 
@@ -240,62 +310,133 @@ def _locality_summary(rows: pd.DataFrame, short: dict) -> dict[str, dict[str, in
 def _summary(prepared, rows, workers, stats, *, method, settings, seconds, filled, short):
     objective = float(rows["value"].sum())
     locked_value = float(rows.loc[rows["locked"], "value"].sum())
-    bound = (locked_value + sum(part["bound_scaled"] for part in stats) / VALUE_SCALE
-             if method == "cp-sat" else None)
+    bound = (
+        locked_value + sum(part["bound_scaled"] for part in stats) / VALUE_SCALE
+        if method == "cp-sat"
+        else None
+    )
     if bound is not None:
         bound = max(bound, objective)
     gap = None if bound is None else (0.0 if bound <= 0 else (bound - objective) / bound)
-    finished = all(stage.get("finished", False) for part in stats
-                   for stage in part.get("stages", {}).values())
+    finished = all(
+        stage.get("finished", False) for part in stats for stage in part.get("stages", {}).values()
+    )
     active = workers.loc[workers["active"]]
-    return _clean({
-        "status": _status(gap, has_pairs=not prepared.pairs.empty, has_rows=not rows.empty,
-                          method=method, settings=settings),
-        "method": method, "objective": objective, "best_bound": bound, "gap": gap,
-        "solve_seconds": round(seconds, 3), "reproducible": finished if method == "cp-sat" else True,
-        "candidates": len(rows), "assigned": int((rows["status"] == "assigned").sum()),
-        "waitlisted": int((rows["status"] == "waitlisted").sum()),
-        "continuing": len(prepared.open_cases), "filled_after_solve": filled,
-        "points_assigned": int(rows.loc[rows["status"] == "assigned", "points"].sum()),
-        "max_utilisation_after": float(active["utilisation_after"].max()) if len(active) else None,
-        "locks": {"applied": int((prepared.lock_report["status"] == APPLIED).sum()),
-                  "infeasible": int((prepared.lock_report["status"] != APPLIED).sum())},
-        "locality": prepared.locality, "localities": _locality_summary(rows, short),
-        "messages": _messages(prepared, rows, workers),
-        "model_version": sorted(set(prepared.candidates.get("model_version", pd.Series(
-            dtype="str")).dropna().astype("str"))),
-        "settings": settings.as_dict(), "ortools_version": ORTOOLS_VERSION,
-        "components": [{key: value for key, value in part.items()} for part in stats],
-    })
+    return _clean(
+        {
+            "status": _status(
+                gap,
+                has_pairs=not prepared.pairs.empty,
+                has_rows=not rows.empty,
+                method=method,
+                settings=settings,
+            ),
+            "method": method,
+            "objective": objective,
+            "best_bound": bound,
+            "gap": gap,
+            "solve_seconds": round(seconds, 3),
+            "reproducible": finished if method == "cp-sat" else True,
+            "candidates": len(rows),
+            "assigned": int((rows["status"] == "assigned").sum()),
+            "waitlisted": int((rows["status"] == "waitlisted").sum()),
+            "continuing": len(prepared.open_cases),
+            "filled_after_solve": filled,
+            "points_assigned": int(rows.loc[rows["status"] == "assigned", "points"].sum()),
+            "max_utilisation_after": float(active["utilisation_after"].max())
+            if len(active)
+            else None,
+            "locks": {
+                "applied": int((prepared.lock_report["status"] == APPLIED).sum()),
+                "infeasible": int((prepared.lock_report["status"] != APPLIED).sum()),
+            },
+            "locality": prepared.locality,
+            "localities": _locality_summary(rows, short),
+            "messages": _messages(prepared, rows, workers),
+            "model_version": sorted(
+                set(
+                    prepared.candidates.get("model_version", pd.Series(dtype="str"))
+                    .dropna()
+                    .astype("str")
+                )
+            ),
+            "settings": settings.as_dict(),
+            "ortools_version": ORTOOLS_VERSION,
+            "components": [{key: value for key, value in part.items()} for part in stats],
+        }
+    )
 
 
-def _assemble(prepared: _Prepared, chosen: pd.Series, *, stats: list[dict], method: str,
-              settings: AllocationSettings, seconds: float, filled: int) -> Proposal:
+def _assemble(
+    prepared: _Prepared,
+    chosen: pd.Series,
+    *,
+    stats: list[dict],
+    method: str,
+    settings: AllocationSettings,
+    seconds: float,
+    filled: int,
+) -> Proposal:
     rows = _rows(prepared, _assignment(prepared, chosen))
     workers = _worker_summary(prepared, rows)
-    short, free_left = shortfall(rows, workers=workers, places=prepared.places)
-    context = ExplainContext(prepared.options, workers.set_index("worker_id"), prepared.places,
-                             short, free_left, settings.relative_gap)
+    short = shortfall(rows, workers=workers, places=prepared.places)
+    context = ExplainContext(prepared.options, workers, prepared.places, settings.relative_gap)
     rows = rows.assign(
         worker_id=rows["worker_id"].astype("str"),
-        explanation=explain(rows, context=context, active=workers.loc[workers["active"]]),
+        explanation=explain(rows, context=context, short=short),
     )[ROW_COLUMNS]
-    summary = _summary(prepared, rows, workers, stats, method=method, settings=settings,
-                       seconds=seconds, filled=filled, short=short)
-    return Proposal(rows=rows, workers=workers, continuing=_continuing(prepared, workers),
-                    summary=summary, lock_report=prepared.lock_report)
+    summary = _summary(
+        prepared,
+        rows,
+        workers,
+        stats,
+        method=method,
+        settings=settings,
+        seconds=seconds,
+        filled=filled,
+        short=short,
+    )
+    return Proposal(
+        rows=rows,
+        workers=workers,
+        continuing=_continuing(prepared, workers),
+        summary=summary,
+        lock_report=prepared.lock_report,
+    )
 
 
-def _decide(decide: Callable[[_Prepared], tuple[pd.Series, list[dict]]], *, method: str,
-            scores, workers, cases, locks, locality, settings) -> Proposal:
-    prepared = _prepare(scores=scores, workers=workers, cases=cases, locks=locks,
-                        locality=locality, settings=settings)
+def _decide(
+    decide: Callable[[_Prepared], tuple[pd.Series, list[dict]]],
+    *,
+    method: str,
+    scores,
+    workers,
+    cases,
+    locks,
+    locality,
+    settings,
+) -> Proposal:
+    prepared = _prepare(
+        scores=scores,
+        workers=workers,
+        cases=cases,
+        locks=locks,
+        locality=locality,
+        settings=settings,
+    )
     started = time.perf_counter()
     chosen, stats = decide(prepared)
     completed = fill_gaps(prepared.pairs, chosen=chosen, workers=prepared.workers)
     seconds = time.perf_counter() - started
-    return _assemble(prepared, completed, stats=stats, method=method, settings=settings,
-                     seconds=seconds, filled=int((completed & ~chosen).sum()))
+    return _assemble(
+        prepared,
+        completed,
+        stats=stats,
+        method=method,
+        settings=settings,
+        seconds=seconds,
+        filled=int((completed & ~chosen).sum()),
+    )
 
 
 def propose_allocation(
@@ -314,10 +455,16 @@ def propose_allocation(
     """
     settings = settings or AllocationSettings()
     return _decide(
-        lambda prepared: solve_allocation(prepared.pairs, workers=prepared.workers,
-                                          settings=settings),
-        method="cp-sat", scores=scores, workers=workers, cases=cases, locks=locks,
-        locality=locality, settings=settings,
+        lambda prepared: solve_allocation(
+            prepared.pairs, workers=prepared.workers, settings=settings
+        ),
+        method="cp-sat",
+        scores=scores,
+        workers=workers,
+        cases=cases,
+        locks=locks,
+        locality=locality,
+        settings=settings,
     )
 
 
@@ -335,6 +482,11 @@ def greedy_allocation(
     settings = settings or AllocationSettings()
     return _decide(
         lambda prepared: (greedy_choice(prepared.pairs, workers=prepared.workers), []),
-        method="greedy", scores=scores, workers=workers, cases=cases, locks=locks,
-        locality=locality, settings=settings,
+        method="greedy",
+        scores=scores,
+        workers=workers,
+        cases=cases,
+        locks=locks,
+        locality=locality,
+        settings=settings,
     )

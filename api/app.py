@@ -1,57 +1,212 @@
-"""The web service: server-rendered pages over the weekly outputs (no CDN, works offline)."""
+"""The web service: a JSON API (documented at /docs) and server-rendered pages, behind roles.
+
+`create_app(settings)` builds it; `serve(settings)` runs it with uvicorn (`rebalance serve`).
+Nothing is fetched from another site: templates, CSS and the API reference are all local.
+
+Errors are answered in the caller's language: JSON `{"detail": ...}` under /api/, a calm page
+elsewhere. Bad input is a 422 naming the field; a refusal is 401, 403 or 404 (see api.access);
+a lost race is 409. An unexpected failure is logged without request data and answered with a
+plain 500 that reveals nothing.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-import pandas as pd
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import auth
+from api.access import AccessRefused
+from api.audit import AuditUnavailable
+from api.deps import CsrfRefused, NotSignedIn, NoWeekYet, ServiceState, page_session
+from api.routes import admin, docs, households, models, proposals, render, session
+from api.routes.proposals import RuleBroken
+from api.service_db import ConflictError
 from api.settings import Settings, load_settings
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+DESCRIPTION = """Early help prioritisation and key-worker allocation.
+
+Sign in with `POST /api/token` (form fields `username`, `password`) and send the token as
+`Authorization: Bearer <token>`. What you can see depends on your role: key workers their own
+caseload, locality managers their locality, data scientists the models, administrators the users
+and the audit log. Every read of household records and every decision is audited.
+"""
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+TAGS = [
+    {"name": "sign in", "description": "Tokens for the API."},
+    {"name": "households", "description": "Household records, caseloads and locality lists."},
+    {"name": "proposals", "description": "Weekly allocation proposals and decisions."},
+    {"name": "models", "description": "Model versions, metrics, fairness and features."},
+    {"name": "administration", "description": "Users and the audit log."},
+]
 
 
-def latest_week_dir(settings: Settings) -> Path | None:
-    """The most recent weekly run that wrote a proposal."""
-    if not settings.weeks_dir.exists():
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _session_or_none(request: Request):
+    try:
+        return page_session(request, request.app.state.service.db)
+    except NotSignedIn:
         return None
-    weeks = sorted(
-        path for path in settings.weeks_dir.iterdir() if (path / "proposal.csv").exists()
+
+
+def _answer(request: Request, status_code: int, message: str, *, headers=None) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status_code, headers=headers)
+    response = render(
+        request,
+        "error.html",
+        session=_session_or_none(request),
+        status_code=status_code,
+        message=message,
     )
-    return weeks[-1] if weeks else None
+    response.headers.update(headers or {})
+    return response
 
 
-def read_week(week_dir: Path) -> dict:
-    proposal = pd.read_csv(week_dir / "proposal.csv", dtype=str, keep_default_na=False)
-    workers_path = week_dir / "proposal-workers.csv"
-    workers = (
-        pd.read_csv(workers_path, dtype=str, keep_default_na=False)
-        if workers_path.exists()
-        else pd.DataFrame()
-    )
-    return {
-        "as_of": week_dir.name,
-        "assigned": proposal.loc[proposal["status"] == "assigned"].to_dict("records"),
-        "waitlisted": proposal.loc[proposal["status"] == "waitlisted"].to_dict("records"),
-        "workers": workers.to_dict("records"),
-        "summary": (week_dir / "summary.md").read_text(encoding="utf-8")
-        if (week_dir / "summary.md").exists()
-        else "",
-    }
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        location = [str(part) for part in problem.get("loc", ()) if part not in ("body",)]
+        field = ".".join(
+            location[1:] if location[:1] in (["query"], ["path"], ["form"]) else location
+        )
+        parts.append(f"{field or 'request'}: {problem.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is not valid"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotSignedIn)
+    def not_signed_in(request: Request, _: NotSignedIn) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": "Sign in first: POST /api/token, then send Authorization: Bearer."},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(auth.WrongCredentials)
+    def wrong_credentials(request: Request, _: auth.WrongCredentials) -> Response:
+        return JSONResponse(
+            {"detail": "That username and password do not match an account."},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(auth.SignInThrottled)
+    def throttled(request: Request, error: auth.SignInThrottled) -> Response:
+        headers = {"Retry-After": str(error.retry_after)}
+        message = f"Too many failed sign-ins. Try again in {error.retry_after} seconds."
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=429, headers=headers)
+        response = session.sign_in_page(request, status_code=429, error=message)
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(CsrfRefused)
+    def csrf_refused(request: Request, _: CsrfRefused) -> Response:
+        message = "This form had expired or did not come from this site. Reload and try again."
+        return _answer(request, 403, message)
+
+    @app.exception_handler(AccessRefused)
+    def refused(request: Request, error: AccessRefused) -> Response:
+        return _answer(request, error.status_code, error.message)
+
+    @app.exception_handler(NoWeekYet)
+    def no_week(request: Request, error: NoWeekYet) -> Response:
+        return _answer(request, 503, str(error))
+
+    @app.exception_handler(RuleBroken)
+    def rule_broken(request: Request, error: RuleBroken) -> Response:
+        return _answer(request, 422, f"{error.field}: {error.message}")
+
+    @app.exception_handler(ConflictError)
+    def conflict(request: Request, error: ConflictError) -> Response:
+        return _answer(request, 409, str(error))
+
+    @app.exception_handler(AuditUnavailable)
+    def audit_unavailable(request: Request, error: AuditUnavailable) -> Response:
+        return _answer(request, 503, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, error: RequestValidationError) -> Response:
+        return _answer(request, 422, _validation_message(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        message = error.detail if isinstance(error.detail, str) else "request refused"
+        if error.status_code == 404:
+            message = "There is nothing at this address."
+        return _answer(request, error.status_code, message, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    def unexpected(request: Request, error: Exception) -> Response:
+        # The type only: a message could carry request data.
+        logger.error(
+            "unexpected %s on %s %s", type(error).__name__, request.method, request.url.path
+        )
+        return _answer(request, 500, "Something went wrong on our side; it has been logged.")
+
+
+def create_app(
+    settings: Settings | None = None, *, throttle: auth.ThrottlePolicy | None = None
+) -> FastAPI:
+    """The service over REBALANCE_HOME (settings default: from the environment)."""
     settings = settings or load_settings()
-    app = FastAPI(title="Rebalance", description="Early help prioritisation and allocation.")
+    app = FastAPI(
+        title="Rebalance",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = ServiceState(settings, throttle=throttle)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (session, households, proposals, models, admin, docs):
+        app.include_router(module.router)
+    _install_error_handlers(app)
 
-    @app.get("/", response_class=HTMLResponse)
-    def proposal_page(request: Request) -> HTMLResponse:
-        week_dir = latest_week_dir(settings)
-        if week_dir is None:
-            raise HTTPException(404, "No weekly proposal yet: run `rebalance allocate`.")
-        return TEMPLATES.TemplateResponse(request, "proposal.html", read_week(week_dir))
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     return app
+
+
+def serve(
+    settings: Settings | None = None, *, host: str | None = None, port: int | None = None
+) -> None:
+    """Run the service until interrupted (`rebalance serve`)."""
+    import uvicorn
+
+    settings = settings or load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        access_log=False,
+    )

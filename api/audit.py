@@ -36,6 +36,7 @@ AUDIT_ACTIONS: tuple[str, ...] = (
     "create_proposal",
     "decide",
     "read_models",
+    "read_features",
     "read_audit",
     "read_users",
     "user_added",

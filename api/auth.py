@@ -57,6 +57,10 @@ class ThrottlePolicy:
     max_lock_seconds: float = 900.0
 
 
+class WrongCredentials(Exception):
+    """The username and password do not match an active account (401)."""
+
+
 class SignInThrottled(Exception):
     """Too many failed sign-ins: try again after `retry_after` seconds."""
 
@@ -340,24 +344,45 @@ def demo_locality(*, workers: pd.DataFrame, households: pd.DataFrame) -> str:
     return str(ranked.index[0])
 
 
-def demo_worker(*, workers: pd.DataFrame, locality: str) -> str:
-    """The demo key worker: the active worker in the locality with the most capacity."""
+def demo_worker(
+    *, workers: pd.DataFrame, locality: str, proposal: pd.DataFrame | None = None
+) -> str:
+    """The demo key worker: in the locality, the one the latest proposal gives the most
+    households (so signing in as them shows the manager's allocation), then the most capacity."""
     team = workers.loc[workers["active"] & (workers["locality"] == locality)]
-    ranked = team.sort_values(["capacity_points", "worker_id"], ascending=[False, True])
+    proposed = pd.Series(0, index=team["worker_id"].to_numpy(), dtype="int64")
+    if proposal is not None and {"status", "worker_id"} <= set(proposal.columns):
+        assigned = proposal.loc[proposal["status"] == "assigned", "worker_id"].value_counts()
+        proposed = proposed.add(assigned.reindex(proposed.index).fillna(0).astype("int64"))
+    ranked = team.assign(proposed=proposed.reindex(team["worker_id"]).to_numpy()).sort_values(
+        ["proposed", "capacity_points", "worker_id"], ascending=[False, False, True]
+    )
     return str(ranked["worker_id"].iloc[0])
+
+
+def _latest_proposal(settings) -> pd.DataFrame | None:
+    weeks = sorted(settings.weeks_dir.glob("*/proposal.csv")) if settings.weeks_dir.is_dir() else []
+    if not weeks:
+        return None
+    return pd.read_csv(weeks[-1], dtype={"worker_id": "str", "status": "str"})
 
 
 def create_demo_users(settings, *, workers: pd.DataFrame, households: pd.DataFrame) -> list[dict]:
     """One user of each role for the demo city, with fresh random passwords (printed once).
 
     The manager runs the locality with the most active key workers, and the key worker is on
-    that manager's team, so a manager's allocation reaches the demo key worker. Running it
-    again resets the four demo users' passwords.
+    that manager's team (the one this week's proposal gives most households, when there is a
+    proposal), so a manager's allocation reaches the demo key worker. Running it again resets
+    the four demo users' passwords. Returns username, role, password, locality and worker_id.
     """
     locality = demo_locality(workers=workers, households=households)
     links = {
         LOCALITY_MANAGER: {"locality": locality},
-        KEY_WORKER: {"worker_id": demo_worker(workers=workers, locality=locality)},
+        KEY_WORKER: {
+            "worker_id": demo_worker(
+                workers=workers, locality=locality, proposal=_latest_proposal(settings)
+            )
+        },
         DATA_SCIENTIST: {},
         ADMIN: {},
     }

@@ -79,9 +79,11 @@ class LoadedWeek:
     previous_scores: pd.DataFrame | None
     records: HouseholdRecords
     workers: pd.DataFrame
+    cases: pd.DataFrame
     open_points: pd.Series
     caseloads: dict[str, tuple[str, ...]]
     latest_partner_case: pd.Series
+    partner_open_households: frozenset[str]
     proposal: pd.DataFrame | None
     proposal_workers: pd.DataFrame | None
     proposal_summary: dict
@@ -102,6 +104,15 @@ class LoadedWeek:
                 self._timelines.clear()
             self._timelines[household_id] = cached
         return cached
+
+    def decided_case_open(self, *, household_id: str, opened_at: str) -> bool:
+        """Is a case opened by a decision still the household's open case? Partners' records
+        take over once they hold a case for the household opened since, or one still open
+        (api.service_db.pending_decided_cases, for one case)."""
+        if household_id in self.partner_open_households:
+            return False
+        latest = self.latest_partner_case.get(household_id)
+        return latest is None or pd.isna(latest) or latest < pd.Timestamp(opened_at)
 
     def new_records(self, household_id: str) -> list[dict]:
         since = self.previous_as_of or self.as_of - pd.Timedelta(days=7)
@@ -184,12 +195,16 @@ def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
         previous_scores=read_scores(earlier[-1] / "scores.csv") if earlier else None,
         records=index_records(tables),
         workers=tables["workers"].set_index("worker_id", drop=False).rename_axis(None),
+        cases=tables["cases"],
         open_points=open_cases.groupby("worker_id")["complexity_points"].sum(),
         caseloads={
             str(worker): tuple(sorted(group["household_id"]))
             for worker, group in open_cases.groupby("worker_id")
         },
         latest_partner_case=tables["cases"].groupby("household_id")["opened_at"].max(),
+        partner_open_households=frozenset(
+            tables["cases"].loc[tables["cases"]["closed_at"].isna(), "household_id"]
+        ),
         proposal=_read_optional_csv(week_dir / "proposal.csv"),
         proposal_workers=_read_optional_csv(week_dir / "proposal-workers.csv"),
         proposal_summary=_read_summary(week_dir / "proposal.json"),

@@ -648,7 +648,7 @@ def decided_cases(settings: Settings) -> pd.DataFrame:
     store = Store(settings.home)
     if store.current_snapshot_id() is None:
         return decided
-    partner_cases = store.read_table("cases", columns=["household_id", "opened_at"])
+    partner_cases = store.read_table("cases", columns=["household_id", "opened_at", "closed_at"])
     return pending_decided_cases(decided, partner_cases=partner_cases)
 
 
@@ -667,7 +667,10 @@ def decided_case_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def pending_decided_cases(decided: pd.DataFrame, *, partner_cases: pd.DataFrame) -> pd.DataFrame:
-    """The decided cases no partner case record (same household, opened since) has taken over."""
+    """The decided cases partners' records have not taken over: no partner case for the household
+    opened since, and no partner case for it still open (the partner's record is the truth)."""
     latest_partner_case = partner_cases.groupby("household_id")["opened_at"].max()
     taken_over = decided["household_id"].map(latest_partner_case) >= decided["opened_at"]
-    return decided.loc[~taken_over.fillna(False).astype(bool)].reset_index(drop=True)
+    partner_open = partner_cases.loc[partner_cases["closed_at"].isna(), "household_id"]
+    keep = ~taken_over.fillna(False).astype(bool) & ~decided["household_id"].isin(partner_open)
+    return decided.loc[keep].reset_index(drop=True)

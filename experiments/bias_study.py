@@ -29,6 +29,7 @@ import pandas as pd
 
 from experiments.city import generate_city
 from experiments.fairness import (
+    FairnessAudit,
     FairnessGate,
     GateResult,
     audit_chart,
@@ -41,14 +42,16 @@ from experiments.fairness import (
 )
 from experiments.transparency import transparency_record
 from features.contract import ETHNICITIES, EVENT_TYPES, LOCALITIES, TABLE_NAMES
+from features.labels import build_labels
 from models import TrainSettings, fit_and_evaluate
 from models._plan import check_history, fold_plan
 from models._train import (
     FoldEvaluation,
     checked_evaluation_as_of,
     crisis_events_of,
-    evaluate_fold,
     feature_cache,
+    fit_escalation_model,
+    window_examples,
 )
 
 # Fast but faithful: the product's model and temporal design with fewer dates and trees.
@@ -121,7 +124,20 @@ def run_bias_study(
     attribute, value = audit_group(group)
     _check_event_types(event_types, reporting_probability=reporting_probability)
     settings = settings or TrainSettings(**STUDY_SETTINGS)
+    if settings.folds < 2:
+        raise ValueError("the study needs at least 2 folds: one to fit the cut-offs, one to test")
     gate = gate or FairnessGate()
+    setup = {
+        "households": households,
+        "seed": seed,
+        "end": str(end),
+        "group": group,
+        "attribute": attribute,
+        "value": value,
+        "event_types": list(event_types),
+        "reporting_probability": float(reporting_probability),
+        "k": k,
+    }
     under_reporting = {group: {name: float(reporting_probability) for name in event_types}}
     arms = {
         name: study_arm(
@@ -133,19 +149,7 @@ def run_bias_study(
             settings=settings,
             gate=gate,
         )
-        for name in ARMS
-        if control or name == "under-reported"
-    }
-    setup = {
-        "households": households,
-        "seed": seed,
-        "end": str(end),
-        "group": group,
-        "attribute": attribute,
-        "value": value,
-        "event_types": list(event_types),
-        "reporting_probability": float(reporting_probability),
-        "k": k,
+        for name in (ARMS if control else ARMS[1:])
     }
     report = study_report(arms, setup=setup, settings=settings, gate=gate)
     files = write_study(arms, report=report, setup=setup, out_dir=Path(out_dir), gate=gate)
@@ -184,7 +188,7 @@ def study_arm(
 ) -> StudyArm:
     """Generate one city, train, audit the latest test date, mitigate and audit again."""
     city = generate_city(**city_args, under_reporting=under_reporting)
-    tables = {table: city.tables()[table] for table in TABLE_NAMES}
+    tables = {name: table for name, table in city.tables().items() if name in TABLE_NAMES}
     earlier, latest = holdout_predictions(tables=tables, as_of=city.end, settings=settings, last=2)
     groups = {
         date_predictions.as_of: household_groups(
@@ -263,23 +267,52 @@ def holdout_predictions(
     return [
         HoldoutPredictions(
             as_of=fold.test_as_of,
-            predictions=fold_predictions(
-                evaluate_fold(cache, crisis_events, tables, fold=fold, settings=settings)
-            ),
+            predictions=_fold_model_predictions(cache, crisis_events, fold=fold, settings=settings),
         )
         for fold in folds
     ]
 
 
+def _fold_model_predictions(cache, crisis_events, *, fold, settings: TrainSettings) -> pd.DataFrame:
+    """Fit the escalation model on the fold's window (no baselines: the audit needs only it)."""
+    examples = window_examples(cache, crisis_events, window=fold.window, settings=settings)
+    model = fit_escalation_model(examples, settings=settings)
+    features = cache[fold.test_as_of]
+    labels = build_labels(
+        crisis_events,
+        household_ids=features.index,
+        as_of=fold.test_as_of,
+        horizon_weeks=settings.horizon_weeks,
+        crisis_types=settings.crisis_types,
+        known_by=fold.labels_known_by,
+    )
+    raw_score = model.predict_raw(features)
+    return _predictions_frame(
+        household_ids=features.index.to_numpy(dtype=object),
+        raw_score=raw_score,
+        risk=model.calibrator_.predict(raw_score),
+        labels=labels.to_numpy(),
+    )
+
+
 def fold_predictions(evaluation: FoldEvaluation) -> pd.DataFrame:
     """The escalation model's predictions on a fold's test date, as the audit takes them."""
     raw_score, risk = evaluation.predicted["model"]
+    return _predictions_frame(
+        household_ids=evaluation.household_ids,
+        raw_score=raw_score,
+        risk=risk,
+        labels=evaluation.labels,
+    )
+
+
+def _predictions_frame(*, household_ids, raw_score, risk, labels) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "household_id": pd.array(evaluation.household_ids, dtype="str"),
+            "household_id": pd.array(household_ids, dtype="str"),
             "score": np.asarray(risk, dtype="float64"),
             "rank_score": np.asarray(raw_score, dtype="float64"),
-            "label": np.asarray(evaluation.labels, dtype="int64"),
+            "label": np.asarray(labels, dtype="int64"),
         }
     )
 
@@ -506,6 +539,15 @@ def study_summary(arms: Mapping[str, StudyArm], *, setup: Mapping[str, object]) 
 # --- the demo champion's transparency record -----------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DemoRecord:
+    """Where the record was written, and the audit and metrics it was built from."""
+
+    path: Path
+    audit: FairnessAudit
+    metrics: dict[str, float]
+
+
 def write_demo_record(
     *,
     households: int,
@@ -516,7 +558,7 @@ def write_demo_record(
     k: int | float = 0.05,
     gate: FairnessGate | None = None,
     model_version: str = "demo",
-) -> Path:
+) -> DemoRecord:
     """Train the demo champion on the synthetic city and write its transparency record.
 
     The model, its metrics and its audit are what `rebalance train` would produce with these
@@ -524,7 +566,7 @@ def write_demo_record(
     """
     settings = settings or TrainSettings()
     city = generate_city(households=households, seed=seed, end=end)
-    tables = {table: city.tables()[table] for table in TABLE_NAMES}
+    tables = {name: table for name, table in city.tables().items() if name in TABLE_NAMES}
     outcome = fit_and_evaluate(tables=tables, as_of=city.end, settings=settings, truth=city.truth)
     (latest,) = holdout_predictions(tables=tables, as_of=city.end, settings=settings, last=1)
     audit = audit_for_run(
@@ -542,7 +584,7 @@ def write_demo_record(
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(record, encoding="utf-8")
-    return path
+    return DemoRecord(path=path, audit=audit, metrics=outcome.flat_metrics())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -553,8 +595,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         confidence=arguments.confidence, metrics=tuple(arguments.gate_metrics.split(","))
     )
     if arguments.command == "record":
-        path = write_demo_record(**city, out=arguments.out, k=arguments.k, gate=gate)
-        print(f"transparency record written to {path}")
+        demo = write_demo_record(**city, out=arguments.out, k=arguments.k, gate=gate)
+        print(f"transparency record written to {demo.path}")
+        print(f"fairness gate {'passed' if demo.audit.gate.passed else 'failed'}: ")
+        print(demo.audit.gate.message)
         return
     study = run_bias_study(
         **city,
@@ -593,6 +637,7 @@ def _parser() -> argparse.ArgumentParser:
 
 __all__ = [
     "BiasStudy",
+    "DemoRecord",
     "HoldoutPredictions",
     "StudyArm",
     "audit_group",

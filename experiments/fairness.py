@@ -21,6 +21,7 @@ Household groups (people are individuals, the score is per household):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -559,8 +560,9 @@ def _failure(attribute, group, metric, ratio, bound, text) -> dict[str, object]:
         "attribute": str(attribute),
         "group": str(group),
         "metric": metric,
-        "ratio": ratio,
-        "bound": bound,
+        # None rather than NaN, so the failures serialise as strict JSON.
+        "ratio": None if np.isnan(ratio) else float(ratio),
+        "bound": None if np.isnan(bound) else float(bound),
         "text": f"{prefix}: {text}",
     }
 
@@ -595,7 +597,7 @@ def audit_chart(audit: pd.DataFrame, *, settings: FairnessGate | None = None) ->
         f"Bias audit at k = {k}: ratio to the reference group "
         "(green band: gate bounds; red: outside; grey: too small to gate)"
     )
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.16, right=0.88, top=0.93, bottom=0.03, wspace=0.75, hspace=0.5)
     return figure
 
 
@@ -659,6 +661,78 @@ def audit_for_run(
         figure=audit_chart(table, settings=settings),
         gate=fairness_gate(table, settings=settings),
     )
+
+
+# --- promotion: the audit as run metrics, and the gate read back from them ----------------------
+
+METRIC_PREFIX = "fairness"
+_LOGGED_COLUMNS: tuple[str, ...] = (
+    "households",
+    "positives",
+    "is_reference",
+    *(f"{metric}_{suffix}" for metric in GATE_METRICS for suffix in ("ratio", "p_value")),
+)
+# Characters every tracking store accepts in a metric name; others become _x<hex>_.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\- ]")
+_ESCAPED = re.compile(r"_x([0-9a-f]{2,6})_")
+
+
+def audit_metrics(audit: pd.DataFrame) -> dict[str, float]:
+    """The gate's inputs as flat run metrics: fairness/<attribute>/<group>/<column> -> number.
+
+    Group names are escaped to characters every tracking store accepts ("65+" -> "65_x2b_");
+    `audit_from_metrics` reverses it, so promotion can re-run the gate with its own settings.
+    """
+    metrics = {f"{METRIC_PREFIX}/k": float(audit["k"].iloc[0])} if "k" in audit else {}
+    for row in audit.to_dict("records"):
+        stem = f"{METRIC_PREFIX}/{_metric_safe(row['attribute'])}/{_metric_safe(row['group'])}"
+        metrics |= {f"{stem}/{column}": float(row[column]) for column in _LOGGED_COLUMNS}
+    return metrics
+
+
+def audit_from_metrics(metrics: Mapping[str, float]) -> pd.DataFrame:
+    """The audit rows the gate needs, rebuilt from `audit_metrics` output (empty if none)."""
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    for name, value in metrics.items():
+        parts = name.split("/")
+        if len(parts) == 4 and parts[0] == METRIC_PREFIX and parts[3] in _LOGGED_COLUMNS:
+            key = (_metric_unsafe(parts[1]), _metric_unsafe(parts[2]))
+            cells.setdefault(key, {})[parts[3]] = float(value)
+    rows = [{"attribute": a, "group": g, **values} for (a, g), values in cells.items()]
+    audit = pd.DataFrame(rows, columns=["attribute", "group", *_LOGGED_COLUMNS])
+    audit = audit.assign(is_reference=audit["is_reference"] == 1.0)
+    order = {name: position for position, name in enumerate(AUDIT_ATTRIBUTES)}
+    return audit.sort_values(
+        ["attribute", "households", "group"],
+        ascending=[True, False, True],
+        key=lambda column: column.map(order) if column.name == "attribute" else column,
+        ignore_index=True,
+    )
+
+
+def fairness_promotion_check(settings: FairnessGate | None = None):
+    """A promotion gate check reading a run's logged audit: check(challenger=, **_) -> (ok, why).
+
+    The signature matches models' promotion gates: `Gate("fairness", fairness_promotion_check())`.
+    """
+    settings = settings or FairnessGate()
+
+    def check(*, challenger: Mapping[str, float], **_) -> tuple[bool, str]:
+        audit = audit_from_metrics(challenger)
+        if audit.empty:
+            return False, "no fairness audit was recorded with this run"
+        result = fairness_gate(audit, settings=settings)
+        return result.passed, result.message
+
+    return check
+
+
+def _metric_safe(text: str) -> str:
+    return _UNSAFE.sub(lambda match: f"_x{ord(match.group()):02x}_", str(text))
+
+
+def _metric_unsafe(text: str) -> str:
+    return _ESCAPED.sub(lambda match: chr(int(match.group(1), 16)), text)
 
 
 # --- mitigation: group-aware cut-offs and training weights -------------------------------------

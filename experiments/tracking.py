@@ -38,9 +38,11 @@ class RegisteredVersion:
 
 @functools.cache
 def _mlflow():
+    # Keep command output readable: no download progress bars, and MLflow and its database
+    # migrations log every schema step at INFO. An operator's own setting still wins.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
-    # MLflow and its database migrations log every schema step at INFO; keep the CLI readable.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow

@@ -197,17 +197,22 @@ service, for enforcement, for child protection decisions or for any sanction.
 
 
 def _baseline_sentence(metrics: Mapping[str, float]) -> str:
-    pairs = [
-        (SCORERS[name], metrics.get(f"{name}_recall_at_capacity"))
-        for name in ("model", "rule", "logistic")
-    ]
-    known = [(name, value) for name, value in pairs if _is_number(value)]
-    if len(known) < 2:
+    scorers = ("model", "rule", "logistic")
+    sentences = []
+    for metric, meaning in (
+        ("precision", "share of them that went on to a crisis"),
+        ("recall", "share of all crises found among them"),
+    ):
+        values = [(SCORERS[name], metrics.get(f"{name}_{metric}_at_capacity")) for name in scorers]
+        known = [(name, value) for name, value in values if _is_number(value)]
+        if len(known) >= 2:
+            listed = "; ".join(f"{name} {value:.1%}" for name, value in known)
+            sentences.append(f"{meaning}: {listed}")
+    if not sentences:
         return "The comparison was not recorded for this run."
-    described = "; ".join(f"{name} {value:.1%}" for name, value in known)
     return (
-        "Share of the households that went on to a crisis found within the households the key "
-        f"workers can take (recall at capacity k, averaged over the test dates): {described}."
+        "For the households the key workers can take each week (capacity k, averaged over the "
+        f"test dates), the {' and the '.join(sentences)}."
     )
 
 
@@ -330,7 +335,7 @@ def _truth_sentence(metrics: Mapping[str, float]) -> str:
 def _fairness(audit: pd.DataFrame, *, gate: GateResult, gate_settings: FairnessGate) -> str:
     verdict = "passed" if gate.passed else "FAILED"
     confidence = _confidence_text(gate_settings)
-    k = int(audit["k"].iloc[0]) if "k" in audit and len(audit) else "not recorded"
+    k = f"{int(audit['k'].iloc[0]):,}" if "k" in audit and len(audit) else "k"
     return f"""
 ## 6. Fairness
 

@@ -47,10 +47,11 @@ class EscalationModel(ClassifierMixin, BaseEstimator):
         *,
         num_leaves: int = 15,
         learning_rate: float = 0.08,
-        n_estimators: int = 300,
+        n_estimators: int = 400,
         early_stopping_rounds: int = 30,
         min_child_samples: int = 200,
         feature_fraction: float = 0.8,
+        bagging_fraction: float = 0.8,
         lambda_l2: float = 1.0,
         max_bin: int = 63,
         isotonic_min_class_count: int = 1000,
@@ -63,6 +64,7 @@ class EscalationModel(ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.min_child_samples = min_child_samples
         self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
         self.lambda_l2 = lambda_l2
         self.max_bin = max_bin
         self.isotonic_min_class_count = isotonic_min_class_count
@@ -78,6 +80,8 @@ class EscalationModel(ClassifierMixin, BaseEstimator):
             "learning_rate": self.learning_rate,
             "min_child_samples": self.min_child_samples,
             "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1 if self.bagging_fraction < 1 else 0,
             "lambda_l2": self.lambda_l2,
             "max_bin": self.max_bin,
             "num_threads": self.num_threads,

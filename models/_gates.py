@@ -21,12 +21,12 @@ class GateResult:
 
     name: str
     passed: bool
-    detail: str
+    message: str
 
 
 @dataclass(frozen=True)
 class Gate:
-    """A named check: `check(challenger=..., champion=..., settings=...) -> (passed, detail)`."""
+    """A named check: `check(challenger=..., champion=..., settings=...) -> (passed, message)`."""
 
     name: str
     check: Callable[..., tuple[bool, str]]
@@ -108,6 +108,6 @@ def evaluate_gates(
     """Run every gate (all of them, so a refusal lists every reason at once)."""
     results = []
     for gate in gates:
-        passed, detail = gate.check(challenger=challenger, champion=champion, settings=settings)
-        results.append(GateResult(gate.name, bool(passed), detail))
+        passed, message = gate.check(challenger=challenger, champion=champion, settings=settings)
+        results.append(GateResult(gate.name, bool(passed), message))
     return tuple(results)

@@ -75,17 +75,16 @@ class Group:
     kind: str
 
 
+def _event_kind(event_type: str) -> str:
+    if event_type in ARREARS_TYPES:
+        return "arrears"
+    return "school_absence" if event_type == "school_absence" else "incidents"
+
+
+# In the order of the templates file; equal contributions are ranked in this order.
 GROUPS: tuple[Group, ...] = (
-    *(
-        Group(name, "arrears" if name in ARREARS_TYPES else name)
-        if name in (*ARREARS_TYPES, "school_absence")
-        else Group(name, "incidents")
-        for name in EVENT_TYPES
-    ),
-    Group("agencies", "agencies"),
-    Group("household", "household"),
-    Group("tenure", "tenure"),
-    Group("case_history", "case_history"),
+    *(Group(name, _event_kind(name)) for name in EVENT_TYPES),
+    *(Group(name, name) for name in ("agencies", "household", "tenure", "case_history")),
 )
 GROUP_KEYS: tuple[str, ...] = tuple(group.key for group in GROUPS)
 
@@ -171,10 +170,23 @@ class Templates:
 @functools.cache
 def load_templates(path: Path = TEMPLATES_PATH) -> Templates:
     """Read and check the reviewed template file (a bad file is refused with the reason)."""
-    with open(path, "rb") as handle:
-        raw = tomllib.load(handle)
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+        templates = _parsed_templates(raw)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: missing or malformed setting {error}") from None
+    problems = _template_problems(templates)
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    return templates
+
+
+def _parsed_templates(raw: Mapping) -> Templates:
     policy, language, bands = raw["policy"], raw["language"], raw["bands"]
-    templates = Templates(
+    return Templates(
         strong_reason_log_odds=float(policy["strong_reason_log_odds"]),
         max_reasons=int(policy["max_reasons"]),
         separator=str(policy["reason_separator"]),
@@ -183,12 +195,8 @@ def load_templates(path: Path = TEMPLATES_PATH) -> Templates:
         band_labels=tuple(str(band["label"]) for band in bands),
         forbidden=tuple(language["forbidden"]),
         protected=tuple(language["protected"]),
-        sections={key: value for key, value in raw.items() if key not in ("language",)},
+        sections={key: value for key, value in raw.items() if key != "language"},
     )
-    problems = _template_problems(templates)
-    if problems:
-        raise ValueError(f"{path}: " + "; ".join(problems))
-    return templates
 
 
 def _template_problems(templates: Templates) -> list[str]:
@@ -305,7 +313,7 @@ def days_ago(days: np.ndarray) -> np.ndarray:
     """How long ago, from a number of days: "today", "9 days ago", "3 weeks ago", "5 months ago"."""
     days = np.nan_to_num(days).astype(np.int64)
     weeks, months, years = days // 7, np.rint(days / 30.4375).astype(np.int64), days // 365
-    text = np.strings.add(years.astype(TEXT), np.where(years == 1, " year ago", " years ago"))
+    text = np.strings.add(years.astype(TEXT), " years ago")
     text = np.where(days < 730, np.strings.add(months.astype(TEXT), " months ago"), text)
     text = np.where(days < 70, np.strings.add(weeks.astype(TEXT), " weeks ago"), text)
     text = np.where(days < 14, np.strings.add(days.astype(TEXT), " days ago"), text)
@@ -674,27 +682,3 @@ def household_agency_names(events: Mapping[str, np.ndarray], *, as_of, templates
     found = set(events["source"][recent])
     names = templates.sections["agency_names"]
     return ", ".join(names[source] for source in SOURCES if source in found)
-
-
-def reason_texts(features: pd.DataFrame, contributions: pd.DataFrame, *, top: int) -> pd.Series:
-    """Reasons joined by the separator from a contributions frame (features + "expected_value").
-
-    Kept for callers that already hold LightGBM's pred_contrib output; models.explain is the
-    full interface (shares, needs, what changed, timeline).
-    """
-    templates = load_templates()
-    feature_names = [name for name in contributions.columns if name != "expected_value"]
-    values = {
-        name: features[name].to_numpy(np.float64)
-        for name in FEATURE_GROUPS
-        if name in features.columns
-    }
-    reasons = reasons_for_rows(
-        values=values,
-        attributions=contributions[feature_names].to_numpy(np.float64),
-        feature_names=feature_names,
-        max_reasons=top,
-        templates=templates,
-    )
-    joined = joined_text(reasons, templates=templates).astype(object)
-    return pd.Series(joined, index=features.index, name="reasons", dtype="str")

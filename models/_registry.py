@@ -106,7 +106,8 @@ def write_run_artifacts(
     folds = _folds_for_card(outcome)
     (directory / "features.json").write_text(json.dumps(outcome.model.feature_names_, indent=1))
     (directory / "folds.json").write_text(json.dumps(folds, indent=1))
-    calibration_plot(outcome.calibration, path=directory / "plots" / "calibration.png")
+    pooled = outcome.calibration.loc[outcome.calibration["fold"] == "all"]
+    calibration_plot(pooled, path=directory / "plots" / "calibration.png")
     precision_at_k_plot(outcome.precision_curves, path=directory / "plots" / "precision_at_k.png")
     feature_importance_plot(outcome.importance, path=directory / "plots" / "feature_importance.png")
     card = render_model_card(

@@ -31,13 +31,14 @@ class TrainSettings:
     crisis_types: tuple[str, ...] = CRISIS_EVENT_TYPES
     top_fractions: tuple[float, ...] = (0.01, 0.02, 0.05)
     calibration_bins: int = 10
-    logistic_max_rows: int = 200_000
+    logistic_max_rows: int = 100_000
     num_leaves: int = 15
     learning_rate: float = 0.08
-    n_estimators: int = 300
+    n_estimators: int = 400
     early_stopping_rounds: int = 30
     min_child_samples: int = 200
     feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     max_bin: int = 63
     isotonic_min_class_count: int = 1000
@@ -75,6 +76,7 @@ class TrainSettings:
             "early_stopping_rounds",
             "min_child_samples",
             "feature_fraction",
+            "bagging_fraction",
             "lambda_l2",
             "max_bin",
             "isotonic_min_class_count",

@@ -82,35 +82,70 @@ class TrainingOutcome:
         return flat
 
 
+@dataclass(frozen=True)
+class FeatureCache:
+    """Features per as-of date, built once: row-major float32 matrices sharing one household index.
+
+    Row-major float32 is what LightGBM reads without copying; `cache[as_of]` wraps a matrix in a
+    DataFrame without copying it either.
+    """
+
+    household_ids: pd.Index
+    feature_names: list[str]
+    matrices: Mapping[pd.Timestamp, np.ndarray]
+
+    def __getitem__(self, as_of) -> pd.DataFrame:
+        return pd.DataFrame(
+            self.matrices[pd.Timestamp(as_of)],
+            index=self.household_ids,
+            columns=self.feature_names,
+            copy=False,
+        )
+
+
 def feature_cache(
     tables: Mapping[str, pd.DataFrame], *, as_of_dates: list[pd.Timestamp]
-) -> dict[pd.Timestamp, pd.DataFrame]:
-    """Features per as-of date, built once and stored as float32 (the model's input precision)."""
+) -> FeatureCache:
+    """Features of every household for each as-of date (float32: the model's input precision)."""
     prepared = prepare_tables(tables)
-    cache = {}
-    for as_of in as_of_dates:
-        features = features_as_of(prepared, as_of=as_of)
-        # One float32 block: stacking and slicing it later never interleaves mixed dtypes.
-        cache[as_of] = pd.DataFrame(
-            features.to_numpy(dtype=np.float32), index=features.index, columns=features.columns
-        )
-    check_no_protected_features(list(cache[as_of_dates[0]].columns))
-    return cache
+    frames = {as_of: features_as_of(prepared, as_of=as_of) for as_of in as_of_dates}
+    first = frames[as_of_dates[0]]
+    check_no_protected_features(list(first.columns))
+    return FeatureCache(
+        household_ids=first.index,
+        feature_names=list(first.columns),
+        matrices={
+            as_of: np.ascontiguousarray(frame.to_numpy(dtype=np.float32))
+            for as_of, frame in frames.items()
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Stacked examples: features, labels, and each row's household (position in the cache)."""
+
+    matrix: np.ndarray
+    labels: np.ndarray
+    households: np.ndarray
+
+    def rows(self, mask: np.ndarray) -> Examples:
+        return Examples(self.matrix[mask], self.labels[mask], self.households[mask])
 
 
 def labelled_examples(
-    cache: Mapping[pd.Timestamp, pd.DataFrame],
+    cache: FeatureCache,
     crisis_events: pd.DataFrame,
     *,
     as_of_dates: tuple[pd.Timestamp, ...],
     known_by: pd.Timestamp,
     settings: TrainSettings,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Stacked features and labels of several as-of dates; labels use crises known by `known_by`."""
+) -> Examples:
+    """Examples of several as-of dates; labels use only crisis records known by `known_by`."""
     labels = [
         build_labels(
             crisis_events,
-            household_ids=cache[as_of].index,
+            household_ids=cache.household_ids,
             as_of=as_of,
             horizon_weeks=settings.horizon_weeks,
             crisis_types=settings.crisis_types,
@@ -118,8 +153,11 @@ def labelled_examples(
         ).to_numpy()
         for as_of in as_of_dates
     ]
-    features = pd.concat([cache[as_of] for as_of in as_of_dates], keys=list(as_of_dates))
-    return features, np.concatenate(labels)
+    return Examples(
+        matrix=np.concatenate([cache.matrices[as_of] for as_of in as_of_dates]),
+        labels=np.concatenate(labels),
+        households=np.tile(np.arange(len(cache.household_ids)), len(as_of_dates)),
+    )
 
 
 def household_roles(household_ids: pd.Index) -> np.ndarray:
@@ -129,43 +167,54 @@ def household_roles(household_ids: pd.Index) -> np.ndarray:
     checked on its own households looks far better than it is (it recognises them). Early
     stopping and calibration therefore use households the trees never saw.
     """
-    codes, distinct = pd.factorize(household_ids)
-    bucket = np.array([zlib.crc32(str(value).encode()) % 20 for value in distinct], dtype=int)
-    roles = np.select([bucket < 14, bucket < 17], ["trees", "stopping"], "calibration")
-    return roles[codes]
+    bucket = np.array([zlib.crc32(str(value).encode()) % 20 for value in household_ids], dtype=int)
+    return np.select([bucket < 14, bucket < 17], ["trees", "stopping"], "calibration")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What every fold reads: the feature cache, crisis records, household roles, caseloads."""
+
+    cache: FeatureCache
+    crisis_events: pd.DataFrame
+    roles: np.ndarray
+    workers: pd.DataFrame
+    cases: pd.DataFrame
+
+    def frame(self, matrix: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(matrix, columns=self.cache.feature_names, copy=False)
 
 
 @dataclass(frozen=True)
 class WindowExamples:
     """A training window's examples: the tree dates stacked, and the later calibration date."""
 
-    tree_features: pd.DataFrame
-    tree_labels: np.ndarray
-    late_features: pd.DataFrame
-    late_labels: np.ndarray
+    tree: Examples
+    late: Examples
 
 
 def window_examples(
-    cache, crisis_events, *, window: TrainingWindow, settings: TrainSettings
+    cache: FeatureCache, crisis_events, *, window: TrainingWindow, settings: TrainSettings
 ) -> WindowExamples:
     """Examples of one window, refusing any whose label window is not closed by known_by."""
     if not window_is_closed(window, horizon_weeks=settings.horizon_weeks):
         raise ValueError(f"training window {window} uses label windows not closed by known_by")
-    tree = labelled_examples(
-        cache,
-        crisis_events,
-        as_of_dates=window.tree_as_of,
-        known_by=window.known_by,
-        settings=settings,
+    return WindowExamples(
+        tree=labelled_examples(
+            cache,
+            crisis_events,
+            as_of_dates=window.tree_as_of,
+            known_by=window.known_by,
+            settings=settings,
+        ),
+        late=labelled_examples(
+            cache,
+            crisis_events,
+            as_of_dates=(window.calibration_as_of,),
+            known_by=window.known_by,
+            settings=settings,
+        ),
     )
-    late = labelled_examples(
-        cache,
-        crisis_events,
-        as_of_dates=(window.calibration_as_of,),
-        known_by=window.known_by,
-        settings=settings,
-    )
-    return WindowExamples(*tree, *late)
 
 
 def _require_both_classes(labels: np.ndarray, *, what: str) -> None:
@@ -176,30 +225,33 @@ def _require_both_classes(labels: np.ndarray, *, what: str) -> None:
         )
 
 
-def fit_escalation_model(examples: WindowExamples, *, settings: TrainSettings) -> EscalationModel:
+def fit_escalation_model(
+    data: TrainingData, examples: WindowExamples, *, settings: TrainSettings
+) -> EscalationModel:
     """Trees on the tree households' earlier dates; stopping and calibration on the latest date."""
-    X_tree, y_tree = examples.tree_features, examples.tree_labels
-    X_late, y_late = examples.late_features, examples.late_labels
-    tree_rows = household_roles(X_tree.index.get_level_values(1)) == "trees"
-    late_roles = household_roles(X_late.index.get_level_values(1))
-    stopping, calibration = late_roles == "stopping", late_roles == "calibration"
-    _require_both_classes(y_tree[tree_rows], what="the training households")
-    _require_both_classes(y_late[stopping], what="the early-stopping households")
-    _require_both_classes(y_late[calibration], what="the calibration households")
+    tree = examples.tree.rows(data.roles[examples.tree.households] == "trees")
+    late_roles = data.roles[examples.late.households]
+    stopping = examples.late.rows(late_roles == "stopping")
+    calibration = examples.late.rows(late_roles == "calibration")
+    _require_both_classes(tree.labels, what="the training households")
+    _require_both_classes(stopping.labels, what="the early-stopping households")
+    _require_both_classes(calibration.labels, what="the calibration households")
     return EscalationModel(**settings.model_params()).fit(
-        X_tree.loc[tree_rows],
-        y_tree[tree_rows],
-        X_valid=X_late.loc[stopping],
-        y_valid=y_late[stopping],
-        X_calib=X_late.loc[calibration],
-        y_calib=y_late[calibration],
+        data.frame(tree.matrix),
+        tree.labels,
+        X_valid=data.frame(stopping.matrix),
+        y_valid=stopping.labels,
+        X_calib=data.frame(calibration.matrix),
+        y_calib=calibration.labels,
     )
 
 
-def fit_baselines(examples: WindowExamples, *, settings: TrainSettings) -> dict[str, object]:
+def fit_baselines(
+    data: TrainingData, examples: WindowExamples, *, settings: TrainSettings
+) -> dict[str, object]:
     """The three baselines on every example of the window (the logistic one on a sample)."""
-    X_all = pd.concat([examples.tree_features, examples.late_features])
-    y_all = np.concatenate([examples.tree_labels, examples.late_labels])
+    X_all = data.frame(np.concatenate([examples.tree.matrix, examples.late.matrix]))
+    y_all = np.concatenate([examples.tree.labels, examples.late.labels])
     # A linear model on ~150 features gains nothing from more rows than this, and on a large
     # city the full window would make the baseline slower to fit than the model itself.
     sample = np.sort(
@@ -237,19 +289,18 @@ class FoldEvaluation:
     k_capacity: int
 
 
-def evaluate_fold(
-    cache, crisis_events, tables, *, fold: Fold, settings: TrainSettings
-) -> FoldEvaluation:
+def evaluate_fold(data: TrainingData, *, fold: Fold, settings: TrainSettings) -> FoldEvaluation:
     """Fit on the fold's window, score its test date, with outcomes known by the evaluation date."""
-    examples = window_examples(cache, crisis_events, window=fold.window, settings=settings)
+    examples = window_examples(
+        data.cache, data.crisis_events, window=fold.window, settings=settings
+    )
     fitted = {
-        "model": fit_escalation_model(examples, settings=settings),
-        **fit_baselines(examples, settings=settings),
+        "model": fit_escalation_model(data, examples, settings=settings),
+        **fit_baselines(data, examples, settings=settings),
     }
-    test_features = cache[fold.test_as_of]
     labels = build_labels(
-        crisis_events,
-        household_ids=test_features.index,
+        data.crisis_events,
+        household_ids=data.cache.household_ids,
         as_of=fold.test_as_of,
         horizon_weeks=settings.horizon_weeks,
         crisis_types=settings.crisis_types,
@@ -258,11 +309,9 @@ def evaluate_fold(
     return FoldEvaluation(
         fold=fold,
         labels=labels,
-        household_ids=test_features.index.to_numpy(dtype=object),
-        predicted=predictions(fitted, test_features),
-        k_capacity=capacity_k(
-            workers=tables["workers"], cases=tables["cases"], as_of=fold.test_as_of
-        ),
+        household_ids=data.cache.household_ids.to_numpy(dtype=object),
+        predicted=predictions(fitted, data.cache[fold.test_as_of]),
+        k_capacity=capacity_k(workers=data.workers, cases=data.cases, as_of=fold.test_as_of),
     )
 
 
@@ -317,14 +366,15 @@ def metrics_frame(evaluations: list[FoldEvaluation], *, settings: TrainSettings)
 def calibration_frame(
     evaluations: list[FoldEvaluation], *, settings: TrainSettings
 ) -> pd.DataFrame:
-    """Reliability table of every scorer over all folds' test predictions."""
-    labels = np.concatenate([evaluation.labels for evaluation in evaluations])
+    """Reliability tables of every scorer: per fold, and over all folds' test predictions."""
+    groups = [(str(item.fold.number), [item]) for item in evaluations] + [("all", evaluations)]
     frames = [
         calibration_table(
-            labels,
-            np.concatenate([evaluation.predicted[name][1] for evaluation in evaluations]),
+            np.concatenate([item.labels for item in members]),
+            np.concatenate([item.predicted[name][1] for item in members]),
             bins=settings.calibration_bins,
-        ).assign(model=name)
+        ).assign(fold=fold, model=name)
+        for fold, members in groups
         for name in MODEL_NAMES
     ]
     return pd.concat(frames, ignore_index=True)
@@ -342,14 +392,14 @@ def precision_curves_frame(evaluation: FoldEvaluation) -> pd.DataFrame:
 
 
 def list_churn(
-    model: EscalationModel, cache, tables, *, evaluation_as_of: pd.Timestamp
+    model: EscalationModel, data: TrainingData, *, evaluation_as_of: pd.Timestamp
 ) -> dict[str, float]:
     """Overlap of the final model's top-k lists scored a week apart (1 = the same households)."""
     last_week = evaluation_as_of - pd.Timedelta(weeks=CHURN_GAP_WEEKS)
-    household_ids = cache[evaluation_as_of].index.to_numpy(dtype=object)
-    before = model.predict_raw(cache[last_week])
-    after = model.predict_raw(cache[evaluation_as_of])
-    k = capacity_k(workers=tables["workers"], cases=tables["cases"], as_of=evaluation_as_of)
+    household_ids = data.cache.household_ids.to_numpy(dtype=object)
+    before = model.predict_raw(data.cache[last_week])
+    after = model.predict_raw(data.cache[evaluation_as_of])
+    k = capacity_k(workers=data.workers, cases=data.cases, as_of=evaluation_as_of)
     top1pct = max(1, round(0.01 * len(household_ids)))
     return {
         "k_capacity": float(k),
@@ -366,14 +416,15 @@ def truth_comparison(
     truth: pd.DataFrame, evaluations: list[FoldEvaluation], *, settings: TrainSettings
 ) -> pd.DataFrame | None:
     """Model against the simulator's true risk on the latest fold the truth table covers."""
-    truth_dates = set(pd.to_datetime(truth["as_of"]))
+    truth_as_of = pd.to_datetime(truth["as_of"])
+    truth_dates = set(truth_as_of.unique())
     covered = [
         evaluation for evaluation in evaluations if evaluation.fold.test_as_of in truth_dates
     ]
     if not covered:
         return None
     evaluation = covered[-1]
-    on_date = truth.loc[pd.to_datetime(truth["as_of"]) == evaluation.fold.test_as_of]
+    on_date = truth.loc[truth_as_of == evaluation.fold.test_as_of]
     p_true = (
         on_date.set_index(on_date["household_id"].astype("str"))["p_true"]
         .reindex(evaluation.household_ids)
@@ -419,6 +470,20 @@ def crisis_events_of(events: pd.DataFrame, *, settings: TrainSettings) -> pd.Dat
     return events.loc[events["event_type"].isin(list(settings.crisis_types)), columns]
 
 
+def training_data(
+    tables: Mapping[str, pd.DataFrame], *, as_of_dates: list[pd.Timestamp], settings: TrainSettings
+) -> TrainingData:
+    """Features for every as-of date of the plan, crisis records and household roles, once."""
+    cache = feature_cache(tables, as_of_dates=as_of_dates)
+    return TrainingData(
+        cache=cache,
+        crisis_events=crisis_events_of(tables["events"], settings=settings),
+        roles=household_roles(cache.household_ids),
+        workers=tables["workers"],
+        cases=tables["cases"],
+    )
+
+
 def fit_and_evaluate(
     *,
     tables: Mapping[str, pd.DataFrame],
@@ -433,25 +498,26 @@ def fit_and_evaluate(
     check_history(
         folds=folds, first_event_day=tables["events"]["occurred_at"].min(), settings=settings
     )
-    churn_dates = {evaluation_as_of, evaluation_as_of - pd.Timedelta(weeks=CHURN_GAP_WEEKS)}
-    cache = feature_cache(
-        tables, as_of_dates=sorted(set(plan_as_of_dates(folds, final_window)) | churn_dates)
-    )
-    crisis_events = crisis_events_of(tables["events"], settings=settings)
-    evaluations = [
-        evaluate_fold(cache, crisis_events, tables, fold=fold, settings=settings) for fold in folds
-    ]
-    model = fit_escalation_model(
-        window_examples(cache, crisis_events, window=final_window, settings=settings),
+    data = training_data(
+        tables,
+        as_of_dates=sorted(
+            set(plan_as_of_dates(folds, final_window))
+            | {evaluation_as_of, evaluation_as_of - pd.Timedelta(weeks=CHURN_GAP_WEEKS)}
+        ),
         settings=settings,
     )
+    evaluations = [evaluate_fold(data, fold=fold, settings=settings) for fold in folds]
+    final_examples = window_examples(
+        data.cache, data.crisis_events, window=final_window, settings=settings
+    )
+    model = fit_escalation_model(data, final_examples, settings=settings)
     return TrainingOutcome(
         model=model,
         metrics=metrics_frame(evaluations, settings=settings),
         calibration=calibration_frame(evaluations, settings=settings),
         precision_curves=precision_curves_frame(evaluations[-1]),
         importance=model.feature_importance(),
-        churn=list_churn(model, cache, tables, evaluation_as_of=evaluation_as_of),
+        churn=list_churn(model, data, evaluation_as_of=evaluation_as_of),
         truth=None if truth is None else truth_comparison(truth, evaluations, settings=settings),
         folds=folds,
         final_window=final_window,

@@ -10,8 +10,8 @@ splits, and a 15-leaf tree sees a few thousand such patterns among 110,000 house
 tree's SHAP values are computed once per distinct pattern, from per-leaf tables built once per
 model (the exact Shapley formula over the leaf's path features), and added to every row with that
 pattern. The result equals LightGBM's own `pred_contrib` (the reference `shap.TreeExplainer`
-uses for LightGBM) to rounding. A handful of rows, or a model with categorical splits or linear
-leaves, goes straight to `pred_contrib`.
+uses for LightGBM) to rounding. A handful of rows, or a model with categorical splits, goes
+straight to `pred_contrib`. Linear-leaf models have no TreeSHAP and are refused.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.build import ARREARS_TYPES, TREND_WEEKS
+from features.contract import EVENT_TYPES
 from features.labels import DEFAULT_HORIZON_WEEKS
 from models import _reasons, _timeline
 from models._reasons import GROUPS, NO_GROUP, load_templates
@@ -31,15 +33,19 @@ from models._timeline import HouseholdRecords, index_records
 
 __all__ = [
     "BASE_VALUE",
-    "EXPECTED_DIRECTIONS",
+    "EXPECTED_EFFECTS",
+    "ExpectedEffect",
     "HouseholdRecords",
     "effect_direction_checks",
     "explain_household",
     "explain_households",
     "format_explanation",
     "group_attributions",
+    "household_timeline",
     "index_records",
+    "risk_bands",
     "shap_attributions",
+    "shared_since",
 ]
 
 BASE_VALUE = "base_value"
@@ -79,8 +85,9 @@ class _Tree:
     gives, per interval code of feature `features[c]`, the bits of the splits on that feature.
     Each (leaf, path feature) pair, listed leaf by leaf, has the bits of the path's splits on the
     feature (`masks`) and the values a row that follows the path has there (`wants`). A leaf's row
-    in its table is the binary number of which of its pairs the row follows. `by_feature` lists
-    the pairs feature by feature, for summing each feature's share over the leaves.
+    in its table is the binary number of which of its pairs the row follows. `pair_leaf`,
+    `pair_stride` and `pair_offset` list the same pairs feature by feature (`feature_starts`), for
+    summing each feature's share over the leaves.
     """
 
     features: np.ndarray
@@ -90,7 +97,6 @@ class _Tree:
     wants: np.ndarray
     pair_position: np.ndarray
     leaf_starts: np.ndarray
-    by_feature: np.ndarray
     feature_starts: np.ndarray
     pair_leaf: np.ndarray
     pair_stride: np.ndarray
@@ -124,6 +130,8 @@ def _parse_tree(structure: dict) -> tuple[list[dict], list[_Leaf]]:
 
     def walk(node: dict, path: list[tuple[int, bool, float]]) -> None:
         if "split_index" not in node:
+            if "leaf_coeff" in node:
+                raise ValueError("a model with linear leaves has no TreeSHAP explanation")
             leaves.append(_leaf(node["leaf_value"], path, splits))
             return
         bit = len(splits)
@@ -280,7 +288,6 @@ def _compiled_tree(
         wants=np.array([want for leaf in leaves for want in leaf.wants], dtype=np.int64),
         pair_position=positions.astype(np.int64),
         leaf_starts=np.flatnonzero(np.r_[True, pair_leaf[1:] != pair_leaf[:-1]]),
-        by_feature=by_feature,
         feature_starts=np.searchsorted(pair_feature[by_feature], features),
         pair_leaf=pair_leaf[by_feature],
         pair_stride=strides[by_feature],
@@ -311,7 +318,7 @@ def _compile_forest(booster) -> _Forest | None:
     for splits, leaves in parsed:
         tree_offsets = list(offsets[start : start + len(leaves)])
         start += len(leaves)
-        base_value += _expected_value(splits, leaves)
+        base_value += _expected_value(leaves)
         if splits:
             trees.append(_compiled_tree(splits, leaves, cuts=cuts, offsets=tree_offsets))
     return _Forest(
@@ -323,7 +330,7 @@ def _compile_forest(booster) -> _Forest | None:
     )
 
 
-def _expected_value(splits: list[dict], leaves: list[_Leaf]) -> float:
+def _expected_value(leaves: list[_Leaf]) -> float:
     # The cover-weighted mean leaf value; a leaf's share of the root's data is the product of its
     # path's fractions.
     return sum(leaf.value * math.prod(leaf.zero_fractions) for leaf in leaves)
@@ -400,12 +407,10 @@ def _distinct_rows(codes: Mapping[int, np.ndarray], n_rows: int) -> tuple[np.nda
     values. Rows are grouped by a hash of their codes, and the grouping is then checked code by
     code, so a hash collision can never merge two different rows (it only loses the saving).
     """
-    multipliers = np.random.default_rng(0).integers(1, 2**62, size=len(codes))
+    multipliers = np.random.default_rng(0).integers(1, 2**62, size=len(codes), dtype=np.uint64)
     hashes = np.zeros(n_rows, dtype=np.uint64)
     for multiplier, code in zip(multipliers, codes.values(), strict=True):
-        hashes = hashes * np.uint64(0x9E3779B97F4A7C15) + code.astype(np.uint64) * np.uint64(
-            multiplier
-        )
+        hashes = hashes * np.uint64(0x9E3779B97F4A7C15) + code.astype(np.uint64) * multiplier
     row_of, distinct_hashes = pd.factorize(hashes)
     first = np.full(len(distinct_hashes), n_rows, dtype=np.intp)
     np.minimum.at(first, row_of, np.arange(n_rows))
@@ -696,6 +701,24 @@ def explain_household(
     }
 
 
+def household_timeline(
+    *, records: HouseholdRecords | Mapping[str, pd.DataFrame], household_id: str, as_of
+) -> list[dict[str, object]]:
+    """The household's records across agencies shared by `as_of`, most recent first."""
+    household = _timeline.household_tables(records, household_id)
+    return _timeline.timeline(household, as_of=as_of, templates=load_templates())
+
+
+def shared_since(entries: list[dict[str, object]], *, since) -> list[dict[str, object]]:
+    """The timeline entries shared after `since` (a week's new records)."""
+    return _timeline.shared_since(entries, since=since)
+
+
+def risk_bands(risk: np.ndarray) -> np.ndarray:
+    """The reviewed band label ("low" ... "very high") of each calibrated probability."""
+    return _reasons.risk_bands(np.asarray(risk, dtype=np.float64), templates=load_templates())
+
+
 # --- text for the terminal -----------------------------------------------------------------------
 
 
@@ -756,21 +779,33 @@ def format_explanation(explanation: Mapping[str, object], *, timeline_lines: int
 # --- direction of the main effects -------------------------------------------------------------
 
 
-def _expected_directions() -> dict[str, int]:
-    directions = {}
-    for name in _reasons.EVENT_TYPES:
-        directions |= {f"{name}_count_{weeks}w": 1 for weeks in _reasons.WINDOWS_WEEKS}
-        directions[f"{name}_days_since"] = -1
-    for name in _reasons.ARREARS_TYPES:
-        directions[f"{name}_balance_latest"] = 1
-        directions[f"{name}_change_{_reasons.TREND_WEEKS}w"] = 1
-    directions |= {f"school_absence_sessions_{w}w": 1 for w in _reasons.ABSENCE_WINDOWS}
-    return directions | {"agencies_26w": 1, "agencies_52w": 1, "agencies_change_26w": 1}
+@dataclass(frozen=True)
+class ExpectedEffect:
+    """A reviewed expectation: the higher `measure`, the more `name` pushes the risk up
+    (`direction` +1) or down (-1). `name` is a feature (its own SHAP value) or a reason group
+    (the group's summed SHAP value: the main effect of the whole indicator)."""
+
+    name: str
+    measure: str
+    direction: int
 
 
-# Reviewed: more records, higher balances, rising arrears and more agencies never lower the risk;
-# a longer time since the last record never raises it.
-EXPECTED_DIRECTIONS: dict[str, int] = _expected_directions()
+def _expected_effects() -> tuple[ExpectedEffect, ...]:
+    balances = [f"{name}_balance_latest" for name in ARREARS_TYPES]
+    rises = [f"{name}_change_{TREND_WEEKS}w" for name in ARREARS_TYPES]
+    features = [ExpectedEffect(name, name, 1) for name in (*balances, *rises, "agencies_26w")]
+    # Per indicator, not per window: given the 13-week count, a higher 52-week count means older
+    # records, and the model may rightly weigh those less; the indicator as a whole should not.
+    measures = {name: f"{name}_count_52w" for name in EVENT_TYPES}
+    measures |= {name: f"{name}_balance_latest" for name in ARREARS_TYPES}
+    measures["school_absence"] = "school_absence_sessions_52w"
+    indicators = [ExpectedEffect(group, measure, 1) for group, measure in measures.items()]
+    return (*features, *indicators, ExpectedEffect("agencies", "agencies_26w", 1))
+
+
+# Reviewed: more arrears, rising arrears, more agencies and more records of any kind in the last
+# year never lower the risk.
+EXPECTED_EFFECTS: tuple[ExpectedEffect, ...] = _expected_effects()
 
 
 def _spearman(values: np.ndarray, attributions: np.ndarray) -> float:
@@ -780,41 +815,46 @@ def _spearman(values: np.ndarray, attributions: np.ndarray) -> float:
     return float(np.corrcoef(ranks["value"], ranks["shap"])[0, 1])
 
 
+def _effect_row(effect: ExpectedEffect, values: np.ndarray, pushes: np.ndarray) -> dict:
+    known = ~np.isnan(values)
+    correlation = _spearman(values[known], pushes[known])
+    status = "not tested"
+    if not np.isnan(correlation):
+        status = "pass" if effect.direction * correlation >= 0 else "fail"
+    return {
+        "name": effect.name,
+        "level": "feature" if effect.name == effect.measure else "indicator",
+        "measure": effect.measure,
+        "expected": "higher, more risk" if effect.direction > 0 else "higher, less risk",
+        "correlation": correlation,
+        "rows": int(known.sum()),
+        "status": status,
+    }
+
+
 def effect_direction_checks(
     *, booster, features: pd.DataFrame, attributions: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Does each reviewed monotone feature push risk the expected way? (model-card table)
+    """Does each reviewed main effect push risk the expected way? (a table for the model card)
 
-    For every feature of EXPECTED_DIRECTIONS the model uses: the Spearman correlation between its
-    value (missing values left out) and its SHAP value, and whether its sign matches (>= 0 for
-    "higher value, higher risk", <= 0 for "higher value, lower risk"). A feature that never varies,
-    or that the model never splits on, is "not tested".
+    For each of EXPECTED_EFFECTS the model uses: the Spearman correlation between the measure's
+    value (missing values left out) and the SHAP value of the feature or of the whole reason
+    group, and its status: "pass" when the sign matches, "fail" when not, "not tested" when
+    either never varies. A failure is for a person to look at before the model is promoted.
     """
     if attributions is None:
         attributions = shap_attributions(booster=booster, features=features)
+    by_group = group_attributions(attributions)
+    used = set(feature_names_of(booster))
+    groups_used = {_reasons.FEATURE_GROUPS[name] for name in used}
     rows = []
-    for name in feature_names_of(booster):
-        direction = EXPECTED_DIRECTIONS.get(name)
-        if direction is None:
+    for effect in EXPECTED_EFFECTS:
+        pushes = attributions.get(effect.name) if effect.name in used else None
+        if effect.name in groups_used and effect.name not in used:
+            pushes = by_group[effect.name]
+        if pushes is None or effect.measure not in features.columns:
             continue
-        values = features[name].to_numpy(np.float64)
-        known = ~np.isnan(values)
-        correlation = _spearman(values[known], attributions[name].to_numpy()[known])
-        status = "not tested" if np.isnan(correlation) else "fail"
-        if not np.isnan(correlation) and direction * correlation >= 0:
-            status = "pass"
-        rows.append(
-            {
-                "feature": name,
-                "group": _reasons.FEATURE_GROUPS[name],
-                "expected": "higher value, higher risk"
-                if direction > 0
-                else "higher value, lower risk",
-                "correlation": correlation,
-                "rows": int(known.sum()),
-                "status": status,
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=["feature", "group", "expected", "correlation", "rows", "status"]
-    )
+        values = features[effect.measure].to_numpy(np.float64)
+        rows.append(_effect_row(effect, values, pushes.to_numpy()))
+    columns = ["name", "level", "measure", "expected", "correlation", "rows", "status"]
+    return pd.DataFrame(rows, columns=columns)

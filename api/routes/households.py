@@ -6,6 +6,7 @@ to the audit log (allowed or refused) before anything is returned.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import pandas as pd
@@ -48,12 +49,6 @@ REFUSALS = {
 # --- shared helpers ---------------------------------------------------------------------------
 
 
-def _pending(week: LoadedWeek, *, household_id: str, opened_at: str) -> bool:
-    """A decided case is open until a partner case record for the household takes it over."""
-    latest = week.latest_partner_case.get(household_id)
-    return latest is None or pd.isna(latest) or latest < pd.Timestamp(opened_at)
-
-
 def key_workers(week: LoadedWeek, db: ServiceDB, household_id: str) -> list[str]:
     """Workers with an open case for the household: partners' records, then managers' decisions."""
     workers = []
@@ -61,7 +56,7 @@ def key_workers(week: LoadedWeek, db: ServiceDB, household_id: str) -> list[str]
     if isinstance(open_worker, str) and open_worker:
         workers.append(open_worker)
     for case in service_db.decided_cases_of_household(db.read(), household_id=household_id):
-        if _pending(week, household_id=household_id, opened_at=case["opened_at"]):
+        if week.decided_case_open(household_id=household_id, opened_at=case["opened_at"]):
             workers.append(case["worker_id"])
     return sorted(set(workers))
 
@@ -83,7 +78,7 @@ def caseload_ids(week: LoadedWeek, db: ServiceDB, worker_id: str) -> list[str]:
         case["household_id"]
         for case in service_db.decided_cases_of_worker(db.read(), worker_id=worker_id)
         if case["household_id"] in week.scores.index
-        and _pending(week, household_id=case["household_id"], opened_at=case["opened_at"])
+        and week.decided_case_open(household_id=case["household_id"], opened_at=case["opened_at"])
     ]
     return sorted(set(week.caseloads.get(worker_id, ())) | set(decided))
 
@@ -94,11 +89,19 @@ def _previous_row(week: LoadedWeek, household_id: str) -> pd.Series | None:
     return week.previous_scores.loc[household_id]
 
 
+def _reason_kind(text: str) -> str:
+    # "3 call-outs, the latest 5 weeks ago" is the same reason as last week's "... 4 weeks ago":
+    # compare the wording, not the figures, so only genuinely new or gone reasons are listed.
+    return re.sub(r"[£\d][\d,.]*", "#", text)
+
+
 def what_changed(week: LoadedWeek, household_id: str) -> dict:
     """This week's score against the previous weekly run's, and the records shared since."""
     now, then = week.scores.loc[household_id], _previous_row(week, household_id)
     reasons_now = split_reasons(now["reasons"])
     reasons_then = [] if then is None else split_reasons(then["reasons"])
+    kinds_now = {_reason_kind(text) for text in reasons_now}
+    kinds_then = {_reason_kind(text) for text in reasons_then}
     risk_then = None if then is None else float(then["risk"])
     since = week.previous_as_of or week.as_of - pd.Timedelta(days=7)
     return {
@@ -108,10 +111,12 @@ def what_changed(week: LoadedWeek, household_id: str) -> dict:
         "band_then": None if risk_then is None else risk_band(risk_then),
         "band_now": risk_band(float(now["risk"])),
         "risk_change": None if risk_then is None else float(now["risk"]) - risk_then,
-        "reasons_appeared": [text for text in reasons_now if text not in reasons_then],
-        "reasons_faded": [text for text in reasons_then if text not in reasons_now]
-        if then is not None
-        else [],
+        "reasons_appeared": [
+            text
+            for text in reasons_now
+            if then is not None and _reason_kind(text) not in kinds_then
+        ],
+        "reasons_faded": [text for text in reasons_then if _reason_kind(text) not in kinds_now],
         "new_records": week.new_records(household_id),
     }
 

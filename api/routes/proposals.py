@@ -141,6 +141,23 @@ def store_proposal(
     return proposal_id
 
 
+SUMMARY_FIELDS: tuple[str, ...] = ("status", "method", "gap", "solve_seconds", "ortools_version")
+
+
+def locality_summary(summary: dict, *, locality: str) -> dict:
+    """The weekly (city-wide) summary as it concerns one locality."""
+    counts = summary.get("localities", {}).get(locality, {})
+    messages = [text for text in summary.get("messages", []) if locality in text]
+    return {name: summary[name] for name in SUMMARY_FIELDS if name in summary} | {
+        "locality": locality,
+        "candidates": counts.get("candidates", 0),
+        "assigned": counts.get("assigned", 0),
+        "waitlisted": counts.get("waitlisted", 0),
+        "points_short": counts.get("points_short", 0),
+        "messages": messages,
+    }
+
+
 def weekly_proposal(db: ServiceDB, *, week: LoadedWeek, locality: str) -> dict | None:
     """This week's proposal for the locality: the latest stored one, else the weekly run's."""
     stored = service_db.latest_proposal(db.read(), locality=locality, as_of=week.as_of_text)
@@ -156,7 +173,7 @@ def weekly_proposal(db: ServiceDB, *, week: LoadedWeek, locality: str) -> dict |
         locality=locality,
         rows=rows,
         workers=workers,
-        summary=dict(week.proposal_summary) | {"locality": locality},
+        summary=locality_summary(week.proposal_summary, locality=locality),
         locks=[],
         source=WEEKLY_RUN,
         created_by="weekly run",
@@ -165,18 +182,16 @@ def weekly_proposal(db: ServiceDB, *, week: LoadedWeek, locality: str) -> dict |
 
 
 def cases_for_allocation(db: ServiceDB, *, week: LoadedWeek) -> pd.DataFrame:
-    """Partners' cases plus the open cases managers' decisions opened (not yet taken over)."""
-    partner = week.records.tables["cases"]
+    """Partners' cases opened by the as-of date, plus the cases decisions opened (as the weekly
+    job counts them: api.pipeline.current_tables)."""
+    partner = week.cases
     decided = service_db.pending_decided_cases(
         service_db.decided_case_frame(service_db.decided_case_rows(db.read())),
         partner_cases=partner,
     )
-    partner_open = partner.loc[partner["closed_at"].isna(), "household_id"]
-    decided = decided.loc[
-        ~decided["household_id"].isin(partner_open)
-        & decided["worker_id"].isin(week.workers["worker_id"])
-    ]
-    return pd.concat([partner, decided], ignore_index=True)
+    decided = decided.loc[decided["worker_id"].isin(week.workers["worker_id"])]
+    cases = pd.concat([partner, decided], ignore_index=True)
+    return cases.loc[cases["opened_at"] <= week.as_of].reset_index(drop=True)
 
 
 def generate_proposal(
@@ -236,8 +251,7 @@ def _pending_points(db: ServiceDB, week: LoadedWeek, worker_id: str, connection=
     cases = service_db.decided_cases_of_worker(connection or db.read(), worker_id=worker_id)
     total = 0
     for case in cases:
-        latest = week.latest_partner_case.get(case["household_id"])
-        if latest is None or pd.isna(latest) or latest < pd.Timestamp(case["opened_at"]):
+        if week.decided_case_open(household_id=case["household_id"], opened_at=case["opened_at"]):
             total += int(case["complexity_points"])
     return total
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from datetime import date
 from fractions import Fraction
 
@@ -21,8 +22,10 @@ from experiments.fairness import (
     FairnessGate,
     audit_chart,
     audit_for_run,
+    audit_metrics,
     bias_audit,
     fairness_gate,
+    fairness_promotion_check,
     fit_group_cut_offs,
     group_aware_adjustment,
     group_sample_weights,
@@ -246,6 +249,7 @@ def test_gate_bounds_are_configurable(unfair):
 def test_gate_fails_when_the_reference_group_is_too_small_to_judge(unfair):
     result = fairness_gate(audit_of(unfair, k=50), settings=FairnessGate(min_households=400))
     assert not result.passed and "too few to judge" in result.message
+    json.dumps(result.failures, allow_nan=False)  # the failures go into the promotion log
 
 
 def test_audit_tests_each_gap_against_the_reference(unfair):
@@ -267,6 +271,26 @@ def test_a_confidence_level_excuses_gaps_that_noise_explains(unfair):
     larger = constructed({name: tuple(10 * n for n in sizes) for name, sizes in UNFAIR.items()})
     result = fairness_gate(audit_of(larger, k=500), settings=confident)
     assert not result.passed and "ethnicity=B: recall at k ratio 0.60" in result.message
+
+
+def test_promotion_reads_the_gate_back_from_logged_metrics(unfair):
+    audit = audit_of(unfair, k=50).assign(
+        group=lambda frame: frame["group"].replace({"B": "65+ / other", "A": "under_18"})
+    )
+    metrics = audit_metrics(audit)
+    # Tracking stores accept only letters, digits, _ - . space and / in metric names.
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\- /]+", name) for name in metrics)
+    check = fairness_promotion_check(FairnessGate())
+    passed, message = check(challenger=metrics | {"holdout_model_auc": 0.8}, champion=None)
+    expected = fairness_gate(audit, settings=FairnessGate())
+    assert (passed, message) == (expected.passed, expected.message)
+    assert "ethnicity=65+ / other: recall at k ratio 0.60" in message
+    loose = fairness_promotion_check(FairnessGate(min_ratio=0.5, max_ratio=2.0))
+    assert loose(challenger=metrics, champion=None)[0]
+    assert fairness_promotion_check()(challenger={"holdout_model_auc": 0.8}) == (
+        False,
+        "no fairness audit was recorded with this run",
+    )
 
 
 def test_gate_settings_are_validated():

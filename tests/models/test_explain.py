@@ -23,8 +23,11 @@ from models.explain import (
     explain_households,
     format_explanation,
     group_attributions,
+    household_timeline,
     index_records,
+    risk_bands,
     shap_attributions,
+    shared_since,
 )
 
 AS_OF = pd.Timestamp("2025-06-30")
@@ -482,6 +485,11 @@ def test_what_changed_on_a_constructed_pair_of_weeks(booster, small_city):
         .set_index("household_id")
         .loc[household_id]
     )
+    story = household_timeline(
+        records=index_records(tables), household_id=household_id, as_of=AS_OF
+    )
+    assert story == one["timeline"]
+    assert shared_since(story, since=PREVIOUS) == changed["new_records"]
     assert changed["risk_now"] == pytest.approx(this_week["risk"], abs=1e-12)
     assert changed["risk_then"] == pytest.approx(last_week["risk"], abs=1e-12)
     assert changed["band_then"] == last_week["band"]
@@ -611,6 +619,14 @@ def test_bands_follow_the_reviewed_thresholds(explained):
     lowers = dict(zip(TEMPLATES.band_labels, TEMPLATES.band_lowers, strict=True))
     for band, group in explained.groupby("band"):
         assert (group["risk"] >= lowers[band]).all()
+    assert list(risk_bands(np.array([0.0, 0.049, 0.05, 0.2, 0.3, 1.0]))) == [
+        "low",
+        "low",
+        "medium",
+        "high",
+        "very high",
+        "very high",
+    ]
     from experiments.transparency import RISK_BANDS
 
     assert tuple(label for _, label in RISK_BANDS) == TEMPLATES.band_labels
@@ -663,9 +679,11 @@ def test_effect_direction_checks_flag_a_reversed_effect():
     )
     data = lgb.Dataset(features.to_numpy(), labels, feature_name=list(features.columns))
     model = lgb.train(PARAMS, data, num_boost_round=30)
-    table = effect_direction_checks(booster=model, features=features).set_index("feature")
+    table = effect_direction_checks(booster=model, features=features).set_index("name")
     assert table.loc["rent_arrears_balance_latest", "status"] == "fail"
     assert table.loc["rent_arrears_balance_latest", "correlation"] < 0
+    assert table.loc["rent_arrears", "level"] == "indicator"
+    assert table.loc["rent_arrears", "status"] == "fail"
     assert "adults" not in table.index  # not on the reviewed list
 
 
@@ -673,9 +691,11 @@ def test_effect_direction_checks_on_the_model(booster, features_now):
     table = effect_direction_checks(booster=booster, features=features_now)
     assert set(table["status"]) <= {"pass", "fail", "not tested"}
     tested = table.loc[table["status"] != "not tested"]
-    signs = np.where(tested["expected"].str.contains("higher risk"), 1, -1)
+    signs = np.where(tested["expected"] == "higher, more risk", 1, -1)
     assert ((signs * tested["correlation"] >= 0) == (tested["status"] == "pass")).all()
-    assert len(tested) > 5
+    assert {"feature", "indicator"} <= set(tested["level"])
+    police = table.set_index("name").loc["police_callout"]
+    assert police["measure"] == "police_callout_count_52w"
 
 
 def test_global_plots_are_written(booster, features_now, tmp_path):

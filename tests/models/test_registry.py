@@ -82,7 +82,7 @@ def test_a_worse_challenger_is_refused_and_the_failing_gate_named(
     assert refused["decision"] == "refused"
     assert refused["champion_before"] == refused["champion_after"] == "1"
     failing = [gate for gate in refused["gates"] if gate["name"] == "beats_champion"]
-    assert failing and not failing[0]["passed"] and "champion" in failing[0]["detail"]
+    assert failing and not failing[0]["passed"] and "champion" in failing[0]["message"]
 
 
 def test_a_challenger_failing_an_extra_gate_is_not_promoted(rebalance_home, trained_outcome, quick):
@@ -93,7 +93,7 @@ def test_a_challenger_failing_an_extra_gate_is_not_promoted(rebalance_home, trai
 
     assert not decision.promoted and decision.failed_gates == ("fairness",)
     assert _alias(rebalance_home, "champion") is None
-    assert _audit_lines(rebalance_home)[-1]["gates"][0]["detail"] == "subgroup gap too large"
+    assert _audit_lines(rebalance_home)[-1]["gates"][0]["message"] == "subgroup gap too large"
 
 
 def test_promote_without_a_challenger_refuses_and_is_audited(rebalance_home, quick):

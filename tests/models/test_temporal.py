@@ -108,7 +108,7 @@ def test_examples_use_only_crises_known_by_the_fold_test_date(small_city):
     labels = {
         known_by: labelled_examples(
             cache, crisis_events, as_of_dates=(as_of,), known_by=known_by, settings=plan_settings
-        )[1][cache[as_of].index.get_loc(household)]
+        ).labels[cache.household_ids.get_loc(household)]
         for known_by in (fold.test_as_of, evaluation)
     }
     assert labels == {fold.test_as_of: 0, evaluation: 1}

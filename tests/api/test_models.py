@@ -1,0 +1,64 @@
+"""Model pages for data scientists, over a real MLflow run of the world's model."""
+
+from __future__ import annotations
+
+import re
+
+from experiments import tracking
+from features.contract import PROTECTED_COLUMNS
+from models import MODEL_NAME
+
+
+def test_models_api_reports_the_champion_with_its_metrics(models_service):
+    service = models_service
+    response = service.client.get("/api/models", headers=service.headers("scientist"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    champion = body["champion"]
+    assert body["model_name"] == MODEL_NAME
+    found = tracking.version_by_alias(
+        tracking_uri=service.settings.tracking_uri, model_name=MODEL_NAME, alias="champion"
+    )
+    assert champion["version"] == found.version and champion["run_id"] == found.run_id
+    logged, _, _ = tracking.run_values(
+        tracking_uri=service.settings.tracking_uri, run_id=found.run_id
+    )
+    assert champion["metrics"] == logged
+    assert "model" in {row["model"] for row in champion["holdout"]}
+    assert "plots/calibration.png" in champion["plots"] and champion["has_model_card"]
+    assert body["scores_model_version"] == "1"
+    entry = service.audit_rows(action="read_models")[-1]
+    assert entry["actor"] == "scientist" and entry["outcome"] == "allowed"
+
+
+def test_models_page_shows_the_card_and_serves_the_plots(models_service):
+    service = models_service
+    service.sign_in("scientist")
+    page = service.client.get("/models")
+    assert page.status_code == 200
+    assert "Model card" in page.text and "<table>" in page.text
+    plots = re.findall(r'src="(/models/champion/plots/[^"]+\.png)"', page.text)
+    assert plots
+    image = service.client.get(plots[0])
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    assert service.client.get("/models/champion/plots/missing.png").status_code == 404
+
+
+def test_features_are_pseudonymised_and_carry_no_protected_characteristics(models_service, scores):
+    service = models_service
+    response = service.client.get(
+        "/api/features", params={"offset": 10, "limit": 5}, headers=service.headers("scientist")
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total"] == len(scores) and len(body["rows"]) == 5
+    assert all(len(row) == len(body["columns"]) for row in body["rows"])
+    assert set(body["household_ids"]) <= set(scores["household_id"])
+    # Whole words of a feature name, as models._estimator checks them ("agencies" is not "age").
+    protected = set(PROTECTED_COLUMNS) | {"age"}
+    words = {word for column in body["columns"] for word in column.split("_")}
+    assert not any(
+        f"_{marker}_" in f"_{column}_" for column in body["columns"] for marker in protected
+    )
+    assert not words & {"sex", "ethnicity", "disability", "age"}
+    assert service.audit_rows(action="read_features")[-1]["actor"] == "scientist"

@@ -1,0 +1,78 @@
+"""Promotion gates and training settings (pure: no MLflow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import PROMOTION_GATES, TrainSettings, evaluate_gates, settings_from_mapping
+from models._settings import settings_from_file
+
+GOOD = {
+    "holdout_model_auc": 0.81,
+    "holdout_logistic_auc": 0.79,
+    "holdout_rule_auc": 0.76,
+    "holdout_prior_auc": 0.5,
+    "holdout_model_ece": 0.004,
+    "holdout_model_average_precision": 0.35,
+}
+
+
+def _results(challenger, champion=None, **settings):
+    outcome = evaluate_gates(
+        PROMOTION_GATES,
+        challenger=challenger,
+        champion=champion,
+        settings=TrainSettings(**settings),
+    )
+    return {result.name: result for result in outcome}
+
+
+def test_a_good_first_challenger_passes_every_gate():
+    results = _results(GOOD)
+    assert all(result.passed for result in results.values())
+    assert results["beats_champion"].message == "no champion yet"
+
+
+def test_the_champion_must_be_beaten_by_the_margin():
+    champion = GOOD | {"holdout_model_auc": 0.809}
+    assert not _results(GOOD, champion, promote_margin=0.002)["beats_champion"].passed
+    assert _results(GOOD, champion, promote_margin=0.001)["beats_champion"].passed
+
+
+def test_the_promotion_metric_is_configurable():
+    champion = GOOD | {"holdout_model_auc": 0.70, "holdout_model_average_precision": 0.40}
+    assert _results(GOOD, champion, promote_metric="auc")["beats_champion"].passed
+    refused = _results(GOOD, champion, promote_metric="average_precision")["beats_champion"]
+    assert not refused.passed and "average_precision" in refused.message
+
+
+def test_failing_gates_say_why():
+    results = _results(GOOD | {"holdout_model_auc": 0.65, "holdout_model_ece": 0.05})
+    assert (
+        not results["minimum_auc"].passed
+        and "0.6500 < minimum 0.7" in results["minimum_auc"].message
+    )
+    assert "logistic 0.7900, rule 0.7600" in results["beats_baselines"].message
+    assert not results["beats_baselines"].passed
+    assert not results["calibration"].passed and "0.0500" in results["calibration"].message
+
+
+def test_a_missing_metric_fails_the_gate_rather_than_passing_it():
+    without_ece = {key: value for key, value in GOOD.items() if key != "holdout_model_ece"}
+    result = _results(without_ece)["calibration"]
+    assert not result.passed and "holdout_model_ece" in result.message
+
+
+def test_settings_from_configuration_accept_lists_and_refuse_unknown_names(tmp_path):
+    settings = settings_from_mapping({"folds": 3, "crisis_types": ["arrest", "deliberate_fire"]})
+    assert settings.folds == 3 and settings.crisis_types == ("arrest", "deliberate_fire")
+    with pytest.raises(ValueError, match="unknown training settings: fold"):
+        settings_from_mapping({"fold": 3})
+    with pytest.raises(ValueError, match="crisis_types"):
+        settings_from_mapping({"crisis_types": ["not_an_event"]})
+    config = tmp_path / "training.yaml"
+    config.write_text("step_weeks: 2\npromote_metric: average_precision\n")
+    assert settings_from_file(config).step_weeks == 2
+    config.write_text("promote_metric: accuracy\n")
+    with pytest.raises(ValueError, match="training.yaml"):
+        settings_from_file(config)
