@@ -32,10 +32,6 @@ def _raise_if_problems(problems: list[str], *, source: str) -> None:
     )
 
 
-def _missing_columns(frame: pd.DataFrame, required: tuple[str, ...] | list[str]) -> list[str]:
-    return [column for column in required if column not in frame.columns]
-
-
 def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype("str").str.strip() == "")
 
@@ -64,67 +60,40 @@ def _row_problems(
     ]
 
 
+def _check(
+    frame: pd.DataFrame, rules: list[tuple[pd.Series, str, str]], *, table: str, key: str
+) -> list[str]:
+    """Every broken rule (bad-row mask, column, why) as 'table row N (key ...), column C: why'."""
+    return [
+        problem
+        for bad, column, why in rules
+        for problem in _row_problems(frame, bad, table=table, key=key, column=column, why=why)
+    ]
+
+
+def _require_columns(frame: pd.DataFrame, required, *, table: str) -> None:
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise AllocationInputError(f"{table}: missing column(s) {', '.join(missing)}")
+
+
 def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """Check the scores frame; return a copy with needs normalised (contract skill order)."""
-    missing = _missing_columns(scores, SCORE_COLUMNS)
-    if missing:
-        raise AllocationInputError(f"scores: missing column(s) {', '.join(missing)}")
+    _require_columns(scores, SCORE_COLUMNS, table="scores")
     risk = pd.to_numeric(scores["risk"], errors="coerce")
     rank = pd.to_numeric(scores["rank"], errors="coerce")
-    problems = [
-        *_row_problems(
-            scores,
-            _blank(scores["household_id"]),
-            table="scores",
-            key="household_id",
-            column="household_id",
-            why="empty",
-        ),
-        *_row_problems(
-            scores,
-            scores["household_id"].duplicated(keep="first"),
-            table="scores",
-            key="household_id",
-            column="household_id",
-            why="duplicate household",
-        ),
-        *_row_problems(
-            scores,
-            _blank(scores["locality"]),
-            table="scores",
-            key="household_id",
-            column="locality",
-            why="empty",
-        ),
-        *_row_problems(
-            scores,
-            risk.isna() | (risk < 0) | (risk > 1),
-            table="scores",
-            key="household_id",
-            column="risk",
-            why="must be a probability in [0, 1]",
-        ),
-        *_row_problems(
-            scores,
-            rank.isna() | (rank < 1),
-            table="scores",
-            key="household_id",
-            column="rank",
-            why="must be a whole number >= 1",
-        ),
-    ]
     # Needs lists repeat a lot: judge each distinct text once.
     distinct = pd.Series(scores["needs"].dropna().unique())
     unknown = set(distinct[distinct.map(_unknown_skills).map(bool)])
-    problems += _row_problems(
-        scores,
-        scores["needs"].isin(unknown),
-        table="scores",
-        key="household_id",
-        column="needs",
-        why="unknown skill (see features.contract.SKILLS)",
-    )
-    _raise_if_problems(problems, source="scores")
+    rules = [
+        (_blank(scores["household_id"]), "household_id", "empty"),
+        (scores["household_id"].duplicated(keep="first"), "household_id", "duplicate household"),
+        (_blank(scores["locality"]), "locality", "empty"),
+        (risk.isna() | (risk < 0) | (risk > 1), "risk", "must be a probability in [0, 1]"),
+        (rank.isna() | (rank < 1), "rank", "must be a whole number >= 1"),
+        (scores["needs"].isin(unknown), "needs", "unknown skill (see features.contract.SKILLS)"),
+    ]
+    _raise_if_problems(_check(scores, rules, table="scores", key="household_id"), source="scores")
     normal = {text: ";".join(split_skills(text)) for text in distinct}
     return scores.assign(
         risk=risk.astype("float64"),
@@ -135,61 +104,17 @@ def validate_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 def validate_workers(workers: pd.DataFrame) -> pd.DataFrame:
     """Check the workers table; return a copy with skills normalised."""
-    missing = _missing_columns(workers, column_names("workers"))
-    if missing:
-        raise AllocationInputError(f"workers: missing column(s) {', '.join(missing)}")
+    _require_columns(workers, column_names("workers"), table="workers")
     capacity = pd.to_numeric(workers["capacity_points"], errors="coerce")
-    problems = [
-        *_row_problems(
-            workers,
-            _blank(workers["worker_id"]),
-            table="workers",
-            key="worker_id",
-            column="worker_id",
-            why="empty",
-        ),
-        *_row_problems(
-            workers,
-            workers["worker_id"].duplicated(keep="first"),
-            table="workers",
-            key="worker_id",
-            column="worker_id",
-            why="duplicate worker",
-        ),
-        *_row_problems(
-            workers,
-            _blank(workers["locality"]),
-            table="workers",
-            key="worker_id",
-            column="locality",
-            why="empty",
-        ),
-        *_row_problems(
-            workers,
-            capacity.isna() | (capacity < 1),
-            table="workers",
-            key="worker_id",
-            column="capacity_points",
-            why="must be a whole number > 0",
-        ),
-        *_row_problems(
-            workers,
-            workers["skills"].map(_unknown_skills).map(bool),
-            table="workers",
-            key="worker_id",
-            column="skills",
-            why="unknown skill",
-        ),
-        *_row_problems(
-            workers,
-            ~workers["active"].isin([True, False]),
-            table="workers",
-            key="worker_id",
-            column="active",
-            why="must be true or false",
-        ),
+    rules = [
+        (_blank(workers["worker_id"]), "worker_id", "empty"),
+        (workers["worker_id"].duplicated(keep="first"), "worker_id", "duplicate worker"),
+        (_blank(workers["locality"]), "locality", "empty"),
+        (capacity.isna() | (capacity < 1), "capacity_points", "must be a whole number > 0"),
+        (workers["skills"].map(_unknown_skills).map(bool), "skills", "unknown skill"),
+        (~workers["active"].isin([True, False]), "active", "must be true or false"),
     ]
-    _raise_if_problems(problems, source="workers")
+    _raise_if_problems(_check(workers, rules, table="workers", key="worker_id"), source="workers")
     return workers.assign(
         capacity_points=capacity.astype("int64"),
         active=workers["active"].astype("bool"),
@@ -199,46 +124,29 @@ def validate_workers(workers: pd.DataFrame) -> pd.DataFrame:
 
 def validate_cases(cases: pd.DataFrame, *, workers: pd.DataFrame) -> pd.DataFrame:
     """Check the cases table against the workers; return the open cases only."""
-    required = [
-        "case_id",
-        "household_id",
-        "worker_id",
-        "opened_at",
-        "closed_at",
-        "complexity_points",
-    ]
-    missing = _missing_columns(cases, required)
-    if missing:
-        raise AllocationInputError(f"cases: missing column(s) {', '.join(missing)}")
+    _require_columns(
+        cases,
+        ["case_id", "household_id", "worker_id", "opened_at", "closed_at", "complexity_points"],
+        table="cases",
+    )
     open_cases = cases.loc[cases["closed_at"].isna()]
     points = pd.to_numeric(open_cases["complexity_points"], errors="coerce")
-    problems = [
-        *_row_problems(
-            open_cases,
+    rules = [
+        (
             ~open_cases["worker_id"].isin(workers["worker_id"]),
-            table="cases",
-            key="case_id",
-            column="worker_id",
-            why="open case with a worker not in the workers table",
+            "worker_id",
+            "open case with a worker not in the workers table",
         ),
-        *_row_problems(
-            open_cases,
-            points.isna() | (points < 1),
-            table="cases",
-            key="case_id",
-            column="complexity_points",
-            why="must be a whole number > 0",
-        ),
-        *_row_problems(
-            open_cases,
+        (points.isna() | (points < 1), "complexity_points", "must be a whole number > 0"),
+        (
             open_cases["household_id"].duplicated(keep="first"),
-            table="cases",
-            key="case_id",
-            column="household_id",
-            why="a second open case for this household (at most one is allowed)",
+            "household_id",
+            "a second open case for this household (at most one is allowed)",
         ),
     ]
-    _raise_if_problems(problems, source="cases (open cases)")
+    _raise_if_problems(
+        _check(open_cases, rules, table="cases", key="case_id"), source="cases (open cases)"
+    )
     return open_cases.assign(complexity_points=points.astype("int64"))
 
 
@@ -246,9 +154,7 @@ def validate_locks(locks: pd.DataFrame | None, *, source: str = "locks") -> pd.D
     """Check a locks frame (household_id, worker_id, kind); return it trimmed and deduplicated."""
     if locks is None:
         return pd.DataFrame({column: pd.Series(dtype="str") for column in LOCK_COLUMNS})
-    missing = _missing_columns(locks, LOCK_COLUMNS)
-    if missing:
-        raise AllocationInputError(f"{source}: missing column(s) {', '.join(missing)}")
+    _require_columns(locks, LOCK_COLUMNS, table=source)
     trimmed = (
         locks.loc[:, list(LOCK_COLUMNS)]
         .apply(lambda column: column.astype("str").str.strip().where(column.notna()))

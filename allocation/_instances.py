@@ -33,6 +33,9 @@ _REASONS = (
     "anti-social behaviour reports",
 )
 _CASE_POINTS = np.arange(8, 33, 4)
+# Shares of households with 0, 1, 2, 3 needs, as the weekly scoring gives them for the top 500 of
+# the synthetic city (models.explain: needs are the skills of the shown reasons).
+NEED_COUNTS: tuple[float, ...] = (0.22, 0.55, 0.18, 0.05)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,12 @@ def _weighted_picks(
     return ranks < counts[:, None]
 
 
-def _needs(rng: np.random.Generator, risk: np.ndarray) -> list[str]:
+def _needs(rng: np.random.Generator, count: int, need_counts: tuple[float, ...]) -> list[str]:
     weights = np.array([_NEED_WEIGHTS[s] for s in SKILLS])
-    picked = _weighted_picks(rng, weights, rng.binomial(4, np.clip(0.1 + 1.6 * risk, 0, 0.85)))
+    shares = np.asarray(need_counts, dtype="float64")
+    picked = _weighted_picks(
+        rng, weights, rng.choice(len(shares), size=count, p=shares / shares.sum())
+    )
     return [";".join(s for s, flag in zip(SKILLS, row, strict=True) if flag) for row in picked]
 
 
@@ -105,6 +111,16 @@ def _workers(
     ).astype(table_dtypes("workers"))
 
 
+def _caseload(rng: np.random.Generator, target: float) -> list[int]:
+    """Case points drawn until the next would pass the worker's target load."""
+    points: list[int] = []
+    while True:
+        drawn = int(rng.choice(_CASE_POINTS))
+        if sum(points) + drawn > target:
+            return points
+        points.append(drawn)
+
+
 def _open_cases(
     rng: np.random.Generator,
     workers: pd.DataFrame,
@@ -125,15 +141,9 @@ def _open_cases(
     for worker_id, locality, capacity in zip(
         workers["worker_id"], workers["locality"], workers["capacity_points"], strict=True
     ):
-        target = rng.uniform(*open_load) * capacity
-        load = 0
-        for household_id in pools[locality]:
-            points = int(rng.choice(_CASE_POINTS))
-            if load + points > target:
-                break
-            load += points
+        for points in _caseload(rng, rng.uniform(*open_load) * capacity):
             opened = as_of - pd.Timedelta(days=int(rng.integers(7, 300)))
-            rows.append((household_id, worker_id, opened, pd.NaT, points, None))
+            rows.append((next(pools[locality]), worker_id, opened, pd.NaT, points, None))
     return pd.DataFrame(
         rows,
         columns=[
@@ -175,10 +185,12 @@ def random_instance(
     workers: int = 157,
     localities: tuple[str, ...] = LOCALITIES,
     open_load: tuple[float, float] = (0.60, 0.75),
+    need_counts: tuple[float, ...] = NEED_COUNTS,
     as_of: str = "2025-01-06",
 ) -> AllocationInstance:
     """A city of `households` scored households and `workers` key workers whose open cases use
-    `open_load` of their capacity; the same seed always gives the same instance."""
+    `open_load` of their capacity; `need_counts[k]` is the share of households with k needs.
+    The same arguments always give the same instance."""
     rng = np.random.default_rng(seed)
     shares = rng.dirichlet(np.full(len(localities), 25.0))
     scored = _households(rng, households, shares, localities)
@@ -190,7 +202,7 @@ def random_instance(
     cases = cases[list(table_dtypes("cases"))].astype(table_dtypes("cases"))
     holder = open_cases.set_index("household_id")["worker_id"]
     scores = scored.assign(
-        needs=_needs(rng, scored["risk"].to_numpy()),
+        needs=_needs(rng, households, need_counts),
         reasons=_reasons(rng, households),
         open_case_worker=scored["household_id"].map(holder).astype("str"),
         model_version="synthetic-allocation-1",

@@ -29,7 +29,7 @@ from allocation._inputs import (
 )
 from allocation._locks import APPLIED, LockContext, judge_locks
 from allocation._settings import AllocationInputError, AllocationSettings, Proposal
-from allocation._solver import ORTOOLS_VERSION, VALUE_SCALE, solve_allocation
+from allocation._solver import ORTOOLS_VERSION, SOLVER_SETTINGS, VALUE_SCALE, solve_allocation
 
 ROW_COLUMNS = [
     "household_id",
@@ -139,42 +139,59 @@ def _with_locked_load(
     )
 
 
-def _prepare(*, scores, workers, cases, locks, locality, settings) -> _Prepared:
-    scores, workers = validate_scores(scores), validate_workers(workers)
-    open_cases, locks = validate_cases(cases, workers=workers), validate_locks(locks)
-    _check_locality(locality, scores=scores, workers=workers)
-    capacity = worker_capacity(workers, open_cases=open_cases)
+def _validated(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Inputs checked (AllocationInputError names table, row and column); cases -> open cases."""
+    workers = validate_workers(inputs["workers"])
+    valid = {
+        "scores": validate_scores(inputs["scores"]),
+        "workers": workers,
+        "open_cases": validate_cases(inputs["cases"], workers=workers),
+        "locks": validate_locks(inputs.get("locks")),
+        "locality": inputs.get("locality"),
+    }
+    _check_locality(valid["locality"], scores=valid["scores"], workers=workers)
+    return valid
+
+
+def _places(allowed: pd.DataFrame) -> dict[str, list[str]]:
+    """Household locality -> localities whose workers may take it, its own first."""
+    return {
+        home: sorted(set(group["worker_locality"]), key=lambda name: (name != home, name))
+        for home, group in allowed.groupby("locality")
+    }
+
+
+def _prepare(inputs: dict[str, Any], *, settings: AllocationSettings) -> _Prepared:
+    valid = _validated(inputs)
+    scores, open_cases, locality = valid["scores"], valid["open_cases"], valid["locality"]
+    capacity = worker_capacity(valid["workers"], open_cases=open_cases)
     scope = capacity if locality is None else capacity.loc[capacity["locality"] == locality]
     candidates = select_candidates(
         scores,
         open_cases=open_cases,
-        lock_households=locks["household_id"],
         locality=locality,
+        lock_households=valid["locks"]["household_id"],
         settings=settings,
     )
     allowed = allowed_localities(candidates, settings=settings, locality=locality)
     eligible = eligible_pairs(candidates, capacity=scope, allowed=allowed, settings=settings)
     lock_report, locked = judge_locks(
-        locks, _lock_context(scores, open_cases, capacity, eligible, candidates, locality)
+        valid["locks"], _lock_context(scores, open_cases, capacity, eligible, candidates, locality)
     )
     options = _without_exclusions(eligible, lock_report)
     scope = _with_locked_load(scope, locked, candidates)
-    components = locality_components(allowed)
     pairs = solver_pairs(options, locked=locked, workers=scope)
-    places = {
-        home: sorted(set(group["worker_locality"]), key=lambda name: (name != home, name))
-        for home, group in allowed.groupby("locality")
-    }
+    pairs = pairs.assign(component=pairs["locality"].map(locality_components(allowed)))
     return _Prepared(
         scores,
         candidates,
         scope,
         open_cases.loc[open_cases["worker_id"].isin(scope["worker_id"])],
         options,
-        pairs.assign(component=pairs["locality"].map(components)),
+        pairs,
         locked,
         lock_report,
-        places,
+        _places(allowed),
         locality,
     )
 
@@ -280,11 +297,11 @@ def _clean(value: Any) -> Any:
 
 
 def _status(
-    gap: float | None, *, has_pairs: bool, has_rows: bool, method: str, settings: AllocationSettings
+    rows: pd.DataFrame, gap: float | None, *, method: str, settings: AllocationSettings
 ) -> str:
-    if not has_rows:
+    if rows.empty:
         return "no_candidates"
-    if not has_pairs:
+    if not (rows["status"] == "assigned").any():
         return "no_capacity"
     if method == "greedy" or gap is None:
         return method
@@ -307,80 +324,96 @@ def _locality_summary(rows: pd.DataFrame, short: pd.DataFrame) -> dict[str, dict
     }
 
 
-def _summary(prepared, rows, workers, stats, *, method, settings, seconds, filled, short):
+def _quality(rows: pd.DataFrame, stats: list[dict], *, method: str) -> dict[str, Any]:
+    """Objective, proven bound and gap over the whole proposal (locked households included)."""
     objective = float(rows["value"].sum())
+    if method != "cp-sat":
+        return {"objective": objective, "best_bound": None, "gap": None, "reproducible": True}
     locked_value = float(rows.loc[rows["locked"], "value"].sum())
-    bound = (
-        locked_value + sum(part["bound_scaled"] for part in stats) / VALUE_SCALE
-        if method == "cp-sat"
-        else None
+    bound = max(objective, locked_value + sum(p["bound_scaled"] for p in stats) / VALUE_SCALE)
+    # Work limits end runs identically every time; only the clock (a busy machine) does not.
+    clocked = any(
+        stage.get("clock_stopped", False)
+        for part in stats
+        for stage in part.get("stages", {}).values()
     )
-    if bound is not None:
-        bound = max(bound, objective)
-    gap = None if bound is None else (0.0 if bound <= 0 else (bound - objective) / bound)
-    finished = all(
-        stage.get("finished", False) for part in stats for stage in part.get("stages", {}).values()
-    )
+    return {
+        "objective": objective,
+        "best_bound": bound,
+        "gap": 0.0 if bound <= 0 else (bound - objective) / bound,
+        "reproducible": not clocked,
+    }
+
+
+def _counts(prepared: _Prepared, rows: pd.DataFrame, workers: pd.DataFrame) -> dict[str, Any]:
+    assigned = rows["status"] == "assigned"
     active = workers.loc[workers["active"]]
-    return _clean(
-        {
-            "status": _status(
-                gap,
-                has_pairs=not prepared.pairs.empty,
-                has_rows=not rows.empty,
-                method=method,
-                settings=settings,
-            ),
-            "method": method,
-            "objective": objective,
-            "best_bound": bound,
-            "gap": gap,
-            "solve_seconds": round(seconds, 3),
-            "reproducible": finished if method == "cp-sat" else True,
-            "candidates": len(rows),
-            "assigned": int((rows["status"] == "assigned").sum()),
-            "waitlisted": int((rows["status"] == "waitlisted").sum()),
-            "continuing": len(prepared.open_cases),
-            "filled_after_solve": filled,
-            "points_assigned": int(rows.loc[rows["status"] == "assigned", "points"].sum()),
-            "max_utilisation_after": float(active["utilisation_after"].max())
-            if len(active)
-            else None,
-            "locks": {
-                "applied": int((prepared.lock_report["status"] == APPLIED).sum()),
-                "infeasible": int((prepared.lock_report["status"] != APPLIED).sum()),
-            },
-            "locality": prepared.locality,
-            "localities": _locality_summary(rows, short),
-            "messages": _messages(prepared, rows, workers),
-            "model_version": sorted(
-                set(
-                    prepared.candidates.get("model_version", pd.Series(dtype="str"))
-                    .dropna()
-                    .astype("str")
-                )
-            ),
-            "settings": settings.as_dict(),
-            "ortools_version": ORTOOLS_VERSION,
-            "components": [{key: value for key, value in part.items()} for part in stats],
-        }
-    )
+    report = prepared.lock_report["status"]
+    return {
+        "candidates": len(rows),
+        "assigned": int(assigned.sum()),
+        "waitlisted": int((~assigned).sum()),
+        "continuing": len(prepared.open_cases),
+        "points_assigned": int(rows.loc[assigned, "points"].sum()),
+        "max_utilisation_after": float(active["utilisation_after"].max()) if len(active) else None,
+        "locks": {
+            "applied": int((report == APPLIED).sum()),
+            "infeasible": int((report != APPLIED).sum()),
+        },
+    }
 
 
-def _assemble(
+def _summary(
     prepared: _Prepared,
-    chosen: pd.Series,
-    *,
+    rows: pd.DataFrame,
+    workers: pd.DataFrame,
     stats: list[dict],
+    *,
     method: str,
     settings: AllocationSettings,
     seconds: float,
     filled: int,
-) -> Proposal:
+    short: pd.DataFrame,
+) -> dict[str, Any]:
+    """proposal.json: JSON-ready facts about the solve, with no personal data."""
+    quality = _quality(rows, stats, method=method)
+    versions = prepared.candidates.get("model_version", pd.Series(dtype="str")).dropna()
+    return _clean(
+        {
+            "status": _status(rows, quality["gap"], method=method, settings=settings),
+            "method": method,
+            **quality,
+            "solve_seconds": round(seconds, 3),
+            **_counts(prepared, rows, workers),
+            "filled_after_solve": filled,
+            "locality": prepared.locality,
+            "localities": _locality_summary(rows, short),
+            "messages": _messages(prepared, rows, workers),
+            "model_version": sorted(set(versions.astype("str"))),
+            "settings": settings.as_dict(),
+            "solver": SOLVER_SETTINGS,
+            "ortools_version": ORTOOLS_VERSION,
+            "components": stats,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How the week's allocation was decided."""
+
+    method: str
+    settings: AllocationSettings
+    stats: list[dict]
+    seconds: float
+    filled: int
+
+
+def _assemble(prepared: _Prepared, chosen: pd.Series, run: _Run) -> Proposal:
     rows = _rows(prepared, _assignment(prepared, chosen))
     workers = _worker_summary(prepared, rows)
     short = shortfall(rows, workers=workers, places=prepared.places)
-    context = ExplainContext(prepared.options, workers, prepared.places, settings.relative_gap)
+    context = ExplainContext(prepared.options, workers, prepared.places, run.settings.relative_gap)
     rows = rows.assign(
         worker_id=rows["worker_id"].astype("str"),
         explanation=explain(rows, context=context, short=short),
@@ -389,11 +422,11 @@ def _assemble(
         prepared,
         rows,
         workers,
-        stats,
-        method=method,
-        settings=settings,
-        seconds=seconds,
-        filled=filled,
+        run.stats,
+        method=run.method,
+        settings=run.settings,
+        seconds=run.seconds,
+        filled=run.filled,
         short=short,
     )
     return Proposal(
@@ -409,34 +442,17 @@ def _decide(
     decide: Callable[[_Prepared], tuple[pd.Series, list[dict]]],
     *,
     method: str,
-    scores,
-    workers,
-    cases,
-    locks,
-    locality,
-    settings,
+    inputs: dict[str, Any],
+    settings: AllocationSettings,
 ) -> Proposal:
-    prepared = _prepare(
-        scores=scores,
-        workers=workers,
-        cases=cases,
-        locks=locks,
-        locality=locality,
-        settings=settings,
-    )
+    prepared = _prepare(inputs, settings=settings)
     started = time.perf_counter()
     chosen, stats = decide(prepared)
     completed = fill_gaps(prepared.pairs, chosen=chosen, workers=prepared.workers)
-    seconds = time.perf_counter() - started
-    return _assemble(
-        prepared,
-        completed,
-        stats=stats,
-        method=method,
-        settings=settings,
-        seconds=seconds,
-        filled=int((completed & ~chosen).sum()),
+    run = _Run(
+        method, settings, stats, time.perf_counter() - started, int((completed & ~chosen).sum())
     )
+    return _assemble(prepared, completed, run)
 
 
 def propose_allocation(
@@ -454,16 +470,19 @@ def propose_allocation(
     candidates, no active worker in a locality) give a proposal whose summary says so.
     """
     settings = settings or AllocationSettings()
+    inputs = {
+        "scores": scores,
+        "workers": workers,
+        "cases": cases,
+        "locks": locks,
+        "locality": locality,
+    }
     return _decide(
         lambda prepared: solve_allocation(
             prepared.pairs, workers=prepared.workers, settings=settings
         ),
         method="cp-sat",
-        scores=scores,
-        workers=workers,
-        cases=cases,
-        locks=locks,
-        locality=locality,
+        inputs=inputs,
         settings=settings,
     )
 
@@ -480,13 +499,16 @@ def greedy_allocation(
     """The by-hand baseline under the same rules: highest risk first, to the eligible worker with
     the most free points."""
     settings = settings or AllocationSettings()
+    inputs = {
+        "scores": scores,
+        "workers": workers,
+        "cases": cases,
+        "locks": locks,
+        "locality": locality,
+    }
     return _decide(
         lambda prepared: (greedy_choice(prepared.pairs, workers=prepared.workers), []),
         method="greedy",
-        scores=scores,
-        workers=workers,
-        cases=cases,
-        locks=locks,
-        locality=locality,
+        inputs=inputs,
         settings=settings,
     )

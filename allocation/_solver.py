@@ -4,18 +4,18 @@ The only module that imports ortools. The problem is one table of candidate (hou
 pairs with one boolean per row, in the style of OR-Tools' assignment_sat.py: constraints are built
 by groupby, the objective is a dot product and the solution is read back as a mask.
 
-Each component (a locality, or localities joined by neighbour rules) is solved on its own:
+Each component (a locality, or localities joined by neighbour rules) is its own problem:
 1. each worker's free points are tightened to the largest load its cases' points can add up to;
 2. a linear relaxation in which each worker picks a "pattern" (how many cases of each size it
    takes) gives a proven upper bound and reduced costs; pairs that cannot appear in any allocation
-   within the tolerance are removed (reduced-cost fixing), and a rounded relaxation is the start;
-3. CP-SAT maximises the objective to within relative_gap of its proven bound;
-4. among allocations within that tolerance, CP-SAT minimises the highest utilisation;
-5. within that utilisation, CP-SAT maximises the objective again (to a tenth of the tolerance).
+   within the tolerance are removed (reduced-cost fixing); the rounded relaxation is the start;
+3. stage 1: CP-SAT maximises the objective to within relative_gap of its proven bound;
+4. stage 2: among allocations within that tolerance, CP-SAT minimises the highest utilisation,
+   then maximises the objective again (one lexicographic objective).
 Every CP-SAT run is single-threaded with a fixed seed and a deterministic work limit, so the same
-input gives the same proposal; settings.num_workers components are solved side by side, one per
-thread. A wall-clock limit is kept as a safety net: if it ever cuts a run short, the summary says
-the result may not be reproducible.
+input gives the same proposal. Components are shared among settings.num_workers threads ("lanes");
+in a lane, work a component leaves unused passes to the next. A wall-clock limit is kept as a
+safety net: if it ever cuts a run short, the summary says the result may not be reproducible.
 """
 
 from __future__ import annotations
@@ -32,19 +32,33 @@ from ortools import __version__ as ORTOOLS_VERSION
 from ortools.linear_solver.python import model_builder
 from ortools.sat.python import cp_model
 
+from allocation._packing import Groups, effective_points, greedy_fill, pattern_sets
 from allocation._settings import AllocationSettings
 
 VALUE_SCALE = 1_000_000  # objective coefficients are value x 1e6, rounded to integers
 UTILISATION_SCALE = 10_000  # utilisation in basis points
-MAX_PATTERNS_PER_WORKER = 2_000
-STAGE_SHARE = {"value": 0.7, "balance": 0.1, "refine": 0.2}  # of a component's work budget
+STAGE_SHARE = {"value": 0.8, "balance": 0.2}  # of a component's work budget
 # CP-SAT's deterministic time ("work", machine-independent) granted per second of the time limit
-# and per thread, leaving room for the relaxation, model building and explanations. Measured at
-# 0.55-0.85 work units per CPU second on a 2-core machine, so the work limit, not the clock,
-# normally ends a run, which keeps the proposal reproducible.
-WORK_PER_SECOND = 0.5
+# and per thread. Measured at 0.55-0.85 work units per CPU second on a 2-core machine, 0.4 leaves
+# room for the relaxation, model building and explanations, so that the work limit, not the
+# clock, normally ends a run and the proposal stays reproducible.
+WORK_PER_SECOND = 0.4
+# The clock as a safety net: a run may take this many times its work's expected seconds, and the
+# whole solve this many times settings.time_limit_s.
+RUN_CLOCK_FACTOR = 2.0
+TOTAL_CLOCK_FACTOR = 1.0
 
-__all__ = ["ORTOOLS_VERSION", "VALUE_SCALE", "solve_allocation"]
+# For proposal.json: how every CP-SAT run is configured (the rest is in AllocationSettings).
+SOLVER_SETTINGS = {
+    "engine": "OR-Tools CP-SAT (bound and start from a GLOP relaxation)",
+    "threads_per_run": 1,
+    "value_scale": VALUE_SCALE,
+    "utilisation_scale": UTILISATION_SCALE,
+    "stage_share": STAGE_SHARE,
+    "work_per_second": WORK_PER_SECOND,
+}
+
+__all__ = ["ORTOOLS_VERSION", "SOLVER_SETTINGS", "VALUE_SCALE", "solve_allocation"]
 
 
 @dataclass
@@ -56,75 +70,6 @@ class _Component:
     workers: pd.DataFrame  # worker_id, capacity_points, base_points, free_points
     work: float  # deterministic work units for all stages
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Groups:
-    """Row positions of the pairs table grouped three ways (groupby(...).indices)."""
-
-    households: dict[Any, np.ndarray]
-    workers: dict[Any, np.ndarray]
-    slots: dict[tuple[Any, int], np.ndarray]  # (worker_id, points)
-
-    @classmethod
-    def of(cls, pairs: pd.DataFrame) -> _Groups:
-        return cls(
-            pairs.groupby("household_id").indices,
-            pairs.groupby("worker_id").indices,
-            pairs.groupby(["worker_id", "points"]).indices,
-        )
-
-
-def _reachable(free_points: int, sizes: list[int]) -> int:
-    """Largest total <= free_points that cases of these sizes can add up to (exact tightening)."""
-    if free_points <= 0 or not sizes:
-        return 0
-    reachable = np.zeros(free_points + 1, dtype=bool)
-    reachable[0] = True
-    for size in sizes:
-        for total in range(size, free_points + 1):
-            reachable[total] |= reachable[total - size]
-    return int(np.flatnonzero(reachable).max())
-
-
-def _effective_points(pairs: pd.DataFrame, workers: pd.DataFrame) -> dict[str, int]:
-    sizes = pairs.groupby("worker_id")["points"].unique()
-    free = workers.set_index("worker_id")["free_points"]
-    return {
-        worker_id: _reachable(int(free[worker_id]), sorted(int(p) for p in points))
-        for worker_id, points in sizes.items()
-    }
-
-
-def _patterns(
-    capacity: int, sizes: list[int], available: list[int]
-) -> list[tuple[int, ...]] | None:
-    """Every count vector (cases per size) within capacity; None when there are too many."""
-    found: list[tuple[int, ...]] = []
-
-    def extend(position: int, left: int, counts: tuple[int, ...]) -> bool:
-        if position == len(sizes):
-            found.append(counts)
-            return len(found) <= MAX_PATTERNS_PER_WORKER
-        most = min(left // sizes[position], available[position])
-        return all(
-            extend(position + 1, left - count * sizes[position], (*counts, count))
-            for count in range(most + 1)
-        )
-
-    return found if extend(0, capacity, ()) else None
-
-
-def _pattern_sets(pairs: pd.DataFrame, capacity: dict[str, int]) -> dict[str, tuple]:
-    """worker_id -> (sizes, count vectors) for workers whose patterns are few enough to list."""
-    counts = pairs.groupby(["worker_id", "points"]).size()
-    found = {}
-    for worker_id, per_size in counts.groupby(level="worker_id"):
-        sizes = [int(size) for size in per_size.index.get_level_values("points")]
-        patterns = _patterns(capacity[worker_id], sizes, [int(n) for n in per_size])
-        if patterns is not None:
-            found[worker_id] = (sizes, patterns)
-    return found
 
 
 @dataclass(frozen=True)
@@ -140,11 +85,11 @@ def _lp_sum(variables: list, coefficients: list | None = None):
     return model_builder.LinearExpr.weighted_sum(variables, coefficients)
 
 
-def _relaxation(
-    pairs: pd.DataFrame, groups: _Groups, capacity: dict[str, int], patterns: dict[str, tuple]
-) -> _Relaxation:
-    """GLOP on the pattern relaxation. The bound is rebuilt from the (clipped) duals as a
-    Lagrangian bound, valid for any non-negative prices, so LP tolerances cannot break it."""
+def _relaxation_model(
+    pairs: pd.DataFrame, groups: Groups, capacity: dict[str, int], patterns: dict[str, tuple]
+):
+    """The pattern relaxation: x per pair in [0, 1], one pattern mix per worker (or a plain
+    capacity row when its patterns are too many), and the rows whose prices the bound needs."""
     model = model_builder.Model()
     x = model.new_num_var_series(
         name="x", index=pairs.index, lower_bounds=0, upper_bounds=1
@@ -152,24 +97,31 @@ def _relaxation(
     rows: dict[str, dict] = {"household": {}, "slot": {}, "capacity": {}}
     for household_id, members in groups.households.items():
         rows["household"][household_id] = model.add(_lp_sum([x[i] for i in members]) <= 1)
-    weights = {}
+    weights = {
+        worker_id: [model.new_num_var(0, 1, "") for _ in vectors]
+        for worker_id, (_, vectors) in patterns.items()
+    }
     for worker_id, (sizes, vectors) in patterns.items():
-        weights[worker_id] = [model.new_num_var(0, 1, "") for _ in vectors]
         model.add(_lp_sum(weights[worker_id]) == 1)
         for position, size in enumerate(sizes):
-            members = groups.slots[(worker_id, size)]
-            rows["slot"][(worker_id, size)] = model.add(
-                _lp_sum([x[i] for i in members])
-                - _lp_sum(weights[worker_id], [vector[position] for vector in vectors])
-                <= 0
-            )
+            taken = _lp_sum([x[i] for i in groups.slots[(worker_id, size)]])
+            allowed = _lp_sum(weights[worker_id], [vector[position] for vector in vectors])
+            rows["slot"][(worker_id, size)] = model.add(taken - allowed <= 0)
     points = pairs["points"].to_numpy()
     for worker_id, members in groups.workers.items():
         if worker_id not in patterns:
-            rows["capacity"][worker_id] = model.add(
-                _lp_sum([x[i] for i in members], points[members].tolist()) <= capacity[worker_id]
-            )
+            load = _lp_sum([x[i] for i in members], points[members].tolist())
+            rows["capacity"][worker_id] = model.add(load <= capacity[worker_id])
     model.maximize(_lp_sum(x, pairs["value"].tolist()))
+    return model, weights, rows
+
+
+def _relaxation(
+    pairs: pd.DataFrame, groups: Groups, capacity: dict[str, int], patterns: dict[str, tuple]
+) -> _Relaxation:
+    """GLOP on the pattern relaxation. The bound is rebuilt from the (clipped) duals as a
+    Lagrangian bound, valid for any non-negative prices, so LP tolerances cannot break it."""
+    model, weights, rows = _relaxation_model(pairs, groups, capacity, patterns)
     solver = model_builder.Solver("glop")
     if solver.solve(model) != model_builder.SolveStatus.OPTIMAL:
         return _Relaxation(math.inf, np.zeros(len(pairs)), np.zeros(len(pairs), dtype=bool))
@@ -222,7 +174,7 @@ def _lagrangian_bound(
 
 def _round(
     pairs: pd.DataFrame,
-    groups: _Groups,
+    groups: Groups,
     capacity: dict[str, int],
     patterns: dict[str, tuple],
     heaviest: dict[str, tuple],
@@ -246,25 +198,7 @@ def _round(
     start = np.zeros(len(pairs), dtype=bool)
     if solver.solve(model) == model_builder.SolveStatus.OPTIMAL:
         start = solver.values(pd.Series(x)).to_numpy() > 1 - 1e-6
-    return _greedy_fill(pairs, capacity, start)
-
-
-def _greedy_fill(pairs: pd.DataFrame, capacity: dict[str, int], start: np.ndarray) -> np.ndarray:
-    """Keep what fits of `start`, then add pairs by value (then rank, worker) while they fit."""
-    free = dict(capacity)
-    order = pairs.assign(first=start.astype("int64"), position=np.arange(len(pairs))).sort_values(
-        ["first", "value", "rank", "worker_id"], ascending=[False, False, True, True], kind="stable"
-    )
-    placed, chosen = set(), np.zeros(len(pairs), dtype=bool)
-    for position, household_id, worker_id, points in zip(
-        order["position"], order["household_id"], order["worker_id"], order["points"], strict=True
-    ):
-        if household_id in placed or free[worker_id] < points:
-            continue
-        placed.add(household_id)
-        free[worker_id] -= int(points)
-        chosen[position] = True
-    return chosen
+    return greedy_fill(pairs, capacity, start)
 
 
 def _scaled(values: pd.Series) -> np.ndarray:
@@ -289,7 +223,7 @@ class _Model:
 
 def _build_model(
     pairs: pd.DataFrame,
-    groups: _Groups,
+    groups: Groups,
     capacity: dict[str, int],
     patterns: dict[str, tuple],
     upper_bound: float,
@@ -322,7 +256,7 @@ def _build_model(
 
 
 def _add_highest_utilisation(
-    built: _Model, pairs: pd.DataFrame, groups: _Groups, workers: pd.DataFrame
+    built: _Model, pairs: pd.DataFrame, groups: Groups, workers: pd.DataFrame
 ) -> None:
     """highest >= utilisation (basis points) of every worker who could take a case here."""
     known = workers.set_index("worker_id")
@@ -346,60 +280,71 @@ def _add_highest_utilisation(
         )
 
 
-def _run(
-    built: _Model,
-    chosen: np.ndarray,
-    settings: AllocationSettings,
-    *,
-    stage: str,
-    work: float,
-    deadline: float,
-    gap: float,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """One CP-SAT run from a hint; keeps `chosen` when no better allocation is found."""
-    started = time.perf_counter()
-    built.model.clear_hints()
-    for variable, flag in zip(built.x.tolist(), chosen.tolist(), strict=True):
-        built.model.add_hint(variable, bool(flag))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1  # deterministic; parallelism is across components
-    solver.parameters.random_seed = settings.seed
-    solver.parameters.relative_gap_limit = gap
-    solver.parameters.max_deterministic_time = max(0.01, work * STAGE_SHARE[stage])
-    solver.parameters.max_time_in_seconds = max(0.05, deadline - started)
-    status = solver.solve(built.model)
+def _record(
+    solver: cp_model.CpSolver, status, built: _Model, *, elapsed: float, wall: float, gap: float
+) -> dict[str, Any]:
+    """What one run did, for proposal.json (and whether the clock, not the work, stopped it)."""
     record: dict[str, Any] = {
         "status": solver.status_name(status),
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(elapsed, 3),
         "work": round(solver.deterministic_time, 3),
+        "clock_stopped": elapsed >= wall - 0.01,
+        "finished": False,
     }
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return chosen, record | {
-            "finished": False,
-            "clock_stopped": time.perf_counter() >= deadline,
-        }
+        return record
     objective, bound = solver.objective_value, solver.best_objective_bound
     record |= {
         "objective": objective,
         "bound": bound,
         "finished": status == cp_model.OPTIMAL
         or abs(bound - objective) <= gap * max(1.0, abs(objective)) + 1e-9,
-        "clock_stopped": time.perf_counter() >= deadline - 0.01,
     }
     if built.highest is not None:
         record["highest"] = int(solver.value(built.highest))
+    return record
+
+
+def _run(
+    built: _Model,
+    chosen: np.ndarray,
+    settings: AllocationSettings,
+    *,
+    work: float,
+    deadline: float,
+    gap: float,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One CP-SAT run from a hint, within `work` units; keeps `chosen` if nothing better is found.
+    The clock is only a safety net (RUN_CLOCK_FACTOR, and never past the overall deadline)."""
+    started = time.perf_counter()
+    built.model.clear_hints()
+    for variable, flag in zip(built.x.tolist(), chosen.tolist(), strict=True):
+        built.model.add_hint(variable, bool(flag))
+    wall = max(0.05, min(deadline - started, RUN_CLOCK_FACTOR * work / WORK_PER_SECOND + 0.25))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1  # deterministic; parallelism is across components
+    solver.parameters.random_seed = settings.seed
+    solver.parameters.relative_gap_limit = gap
+    solver.parameters.max_deterministic_time = max(0.01, work)
+    solver.parameters.max_time_in_seconds = wall
+    status = solver.solve(built.model)
+    record = _record(
+        solver, status, built, elapsed=time.perf_counter() - started, wall=wall, gap=gap
+    )
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return chosen, record
     return solver.boolean_values(built.x).to_numpy(dtype=bool), record
 
 
 def _shrink(component: _Component, settings: AllocationSettings):
     """Tighten capacity, bound, fix pairs by reduced cost and build a start (see module doc)."""
     pairs = component.pairs
-    capacity = _effective_points(pairs, component.workers)
-    relaxation = _relaxation(pairs, _Groups.of(pairs), capacity, _pattern_sets(pairs, capacity))
+    capacity = effective_points(pairs, component.workers)
+    relaxation = _relaxation(pairs, Groups.of(pairs), capacity, pattern_sets(pairs, capacity))
     start = (
         relaxation.start
         if relaxation.start.any()
-        else _greedy_fill(pairs, capacity, np.zeros(len(pairs), dtype=bool))
+        else greedy_fill(pairs, capacity, np.zeros(len(pairs), dtype=bool))
     )
     first = float(pairs["value"].to_numpy()[start].sum())
     # A pair whose forced inclusion caps the objective below the tolerance band's floor cannot be
@@ -415,47 +360,105 @@ def _shrink(component: _Component, settings: AllocationSettings):
     return keep, start[keep], relaxation.bound
 
 
-def _solve_component(
-    component: _Component, settings: AllocationSettings, deadline: float
-) -> np.ndarray:
-    """The three CP-SAT stages on one component; returns the chosen mask over its pairs."""
+@dataclass
+class _Progress:
+    """A component being solved: its model, the allocation so far and what each run found."""
+
+    component: _Component
+    keep: np.ndarray  # mask over component.pairs: pairs left in the model
+    pairs: pd.DataFrame  # the kept pairs
+    groups: Groups
+    built: _Model
+    chosen: np.ndarray  # mask over the kept pairs
+    deadline: float
+    stages: dict[str, dict] = field(default_factory=dict)
+    bound: float = math.inf  # best proven bound, scaled
+
+    @property
+    def achieved(self) -> int:
+        return int(_scaled(self.pairs["value"])[self.chosen].sum())
+
+    def mask(self) -> np.ndarray:
+        """The chosen pairs as a mask over the component's pairs."""
+        mask = np.zeros(len(self.component.pairs), dtype=bool)
+        mask[np.flatnonzero(self.keep)[self.chosen]] = True
+        return mask
+
+
+def _start(component: _Component, settings: AllocationSettings, deadline: float) -> _Progress:
     began = time.perf_counter()
-    # The clock is only a safety net (a slow or busy machine): each component keeps to its share.
-    deadline = min(deadline, began + component.work / WORK_PER_SECOND + 0.5)
     keep, chosen, upper = _shrink(component, settings)
     pairs = component.pairs.loc[keep].reset_index(drop=True)
-    groups = _Groups.of(pairs)
-    capacity = _effective_points(pairs, component.workers)
-    built = _build_model(pairs, groups, capacity, _pattern_sets(pairs, capacity), upper)
-    run = {"settings": settings, "work": component.work, "deadline": deadline}
-    built.model.maximize(built.value)
-    chosen, first = _run(built, chosen, stage="value", gap=settings.relative_gap, **run)
-    scaled = _scaled(pairs["value"])
-    achieved = int(scaled[chosen].sum())
-    bound = max(achieved, min(first.get("bound", math.inf), math.floor(upper * VALUE_SCALE)))
-    stages = {"value": first}
-    if math.isfinite(bound):
-        built.model.add(
-            built.value >= min(achieved, math.ceil((1 - settings.relative_gap) * bound))
-        )
-    _add_highest_utilisation(built, pairs, groups, component.workers)
-    built.model.minimize(built.highest)
-    chosen, stages["balance"] = _run(built, chosen, stage="balance", gap=0.0, **run)
-    if "highest" in stages["balance"]:
-        built.model.add(built.highest <= stages["balance"]["highest"])
-        built.model.maximize(built.value)
-        chosen, stages["refine"] = _run(
-            built, chosen, stage="refine", gap=settings.relative_gap / 10, **run
-        )
-    component.stats.update(
-        stages=stages,
-        bound_scaled=float(bound),
-        objective_scaled=int(scaled[chosen].sum()),
-        seconds=round(time.perf_counter() - began, 3),
+    groups = Groups.of(pairs)
+    capacity = effective_points(pairs, component.workers)
+    built = _build_model(pairs, groups, capacity, pattern_sets(pairs, capacity), upper)
+    bound = math.floor(upper * VALUE_SCALE) if math.isfinite(upper) else math.inf
+    component.stats["prepare_seconds"] = round(time.perf_counter() - began, 3)
+    return _Progress(component, keep, pairs, groups, built, chosen, deadline, bound=bound)
+
+
+def _maximise(progress: _Progress, settings: AllocationSettings, *, work: float) -> None:
+    """Stage 1: maximise the objective to within relative_gap of the proven bound."""
+    progress.built.model.maximize(progress.built.value)
+    progress.chosen, record = _run(
+        progress.built,
+        progress.chosen,
+        settings,
+        work=work,
+        deadline=progress.deadline,
+        gap=settings.relative_gap,
     )
-    mask = np.zeros(len(component.pairs), dtype=bool)
-    mask[np.flatnonzero(keep)[chosen]] = True
-    return mask
+    progress.stages["value"] = record
+    if "bound" in record:
+        progress.bound = min(progress.bound, record["bound"])
+    progress.bound = max(progress.bound, progress.achieved)
+
+
+def _balance(progress: _Progress, settings: AllocationSettings, *, work: float) -> None:
+    """Stage 2: among allocations within the tolerance of the bound, the lowest highest
+    utilisation, then (lexicographically) the highest objective."""
+    built = progress.built
+    if math.isfinite(progress.bound):
+        floor = math.ceil((1 - settings.relative_gap) * progress.bound)
+        built.model.add(built.value >= min(progress.achieved, floor))
+    _add_highest_utilisation(built, progress.pairs, progress.groups, progress.component.workers)
+    # One unit of utilisation outweighs the whole objective: the order is strict.
+    weight = int(_scaled(progress.pairs["value"]).sum()) + 1
+    built.model.minimize(weight * built.highest - built.value)
+    progress.chosen, progress.stages["balance"] = _run(
+        built, progress.chosen, settings, work=work, deadline=progress.deadline, gap=0.0
+    )
+
+
+def _lanes(components: list[_Component], threads: int) -> list[list[_Component]]:
+    """Components split into one lane per thread (balanced by size, largest placed first); each
+    lane runs smallest first, so work the small ones leave unused flows to the large ones."""
+    lanes: list[list[_Component]] = [[] for _ in range(min(threads, len(components)))]
+    sizes = [0] * len(lanes)
+    for part in sorted(components, key=lambda c: (-len(c.pairs), c.label)):
+        lane = sizes.index(min(sizes))
+        lanes[lane].append(part)
+        sizes[lane] += len(part.pairs)
+    return [sorted(lane, key=lambda c: (len(c.pairs), c.label)) for lane in lanes]
+
+
+def _solve_lane(
+    lane: list[_Component], settings: AllocationSettings, deadline: float
+) -> list[_Progress]:
+    """Each component of the lane in turn. The lane's stage-1 work is a pool: a component gets
+    its size's share of what is left. Work used is deterministic, so the shares are too."""
+    pool = sum(part.work for part in lane) * STAGE_SHARE["value"]
+    done = []
+    for position, part in enumerate(lane):
+        share = len(part.pairs) / sum(len(later.pairs) for later in lane[position:])
+        # On a busy machine the clock may bind first: each component keeps its share of it too.
+        now = time.perf_counter()
+        progress = _start(part, settings, now + max(0.0, deadline - now) * share)
+        _maximise(progress, settings, work=pool * share)
+        pool = max(0.0, pool - progress.stages["value"]["work"])
+        _balance(progress, settings, work=part.work * STAGE_SHARE["balance"])
+        done.append(progress)
+    return done
 
 
 def _work_budgets(sizes: pd.Series, settings: AllocationSettings) -> pd.Series:
@@ -463,7 +466,47 @@ def _work_budgets(sizes: pd.Series, settings: AllocationSettings) -> pd.Series:
     time limit. Depends only on the input, never on the clock, so runs repeat exactly."""
     parallel = min(settings.num_workers, len(sizes))
     total = settings.time_limit_s * parallel * WORK_PER_SECOND
-    return (sizes / max(1, sizes.sum()) * total).clip(upper=settings.time_limit_s * WORK_PER_SECOND)
+    return sizes / max(1, sizes.sum()) * total
+
+
+def _components(
+    pairs: pd.DataFrame, workers: pd.DataFrame, settings: AllocationSettings
+) -> list[_Component]:
+    sizes = pairs.groupby("component").size().sort_values(ascending=False, kind="stable")
+    budgets = _work_budgets(sizes, settings)
+    found = []
+    for label in sizes.index:
+        mine = pairs.loc[pairs["component"] == label]
+        found.append(
+            _Component(
+                label,
+                mine.reset_index(drop=True),
+                workers.loc[workers["worker_id"].isin(mine["worker_id"])].reset_index(drop=True),
+                float(budgets[label]),
+                {"component": label},
+            )
+        )
+    return found
+
+
+def _collect(pairs: pd.DataFrame, solved: list[_Progress]) -> pd.Series:
+    """The chosen pairs of every component as one mask over the caller's pairs; statistics."""
+    chosen = pd.Series(False, index=pairs.index)
+    for progress in solved:
+        mine = pairs.index[(pairs["component"] == progress.component.label).to_numpy()]
+        chosen.loc[mine[progress.mask()]] = True
+        stats = progress.component.stats
+        stats.update(
+            stages=progress.stages,
+            bound_scaled=float(progress.bound),
+            objective_scaled=progress.achieved,
+            seconds=round(
+                stats["prepare_seconds"]
+                + sum(record["seconds"] for record in progress.stages.values()),
+                3,
+            ),
+        )
+    return chosen
 
 
 def solve_allocation(
@@ -475,26 +518,15 @@ def solve_allocation(
     workers: worker_id, capacity_points, base_points (open + locked), free_points.
     Returns a boolean mask over pairs.index and one statistics record per component.
     """
-    chosen = pd.Series(False, index=pairs.index)
     if pairs.empty:
-        return chosen, []
-    sizes = pairs.groupby("component").size().sort_values(ascending=False, kind="stable")
-    budgets = _work_budgets(sizes, settings)
-    components = []
-    for label in sizes.index:
-        mine = pairs.loc[pairs["component"] == label]
-        components.append(
-            _Component(
-                label,
-                mine.reset_index(drop=True),
-                workers.loc[workers["worker_id"].isin(mine["worker_id"])].reset_index(drop=True),
-                float(budgets[label]),
-                {"component": label},
-            )
-        )
-    deadline = time.perf_counter() + settings.time_limit_s
-    with ThreadPoolExecutor(max_workers=settings.num_workers) as pool:
-        masks = list(pool.map(lambda part: _solve_component(part, settings, deadline), components))
-    for label, mask in zip(sizes.index, masks, strict=True):
-        chosen.loc[pairs.index[(pairs["component"] == label).to_numpy()][mask]] = True
-    return chosen, [part.stats for part in components]
+        return pd.Series(False, index=pairs.index), []
+    deadline = time.perf_counter() + settings.time_limit_s * TOTAL_CLOCK_FACTOR
+    components = _components(pairs, workers, settings)
+    lanes = _lanes(components, settings.num_workers)
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        solved = [
+            progress
+            for lane in pool.map(lambda lane: _solve_lane(lane, settings, deadline), lanes)
+            for progress in lane
+        ]
+    return _collect(pairs, solved), [part.stats for part in components]

@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import auth
 from api.access import AccessRefused
 from api.audit import AuditUnavailable
-from api.deps import CsrfRefused, NotSignedIn, NoWeekYet, ServiceState, page_session
+from api.deps import CsrfRefused, NotSignedIn, NoWeekYet, ServiceState, session_from_cookie
 from api.routes import admin, docs, households, models, proposals, render, session
-from api.routes.proposals import RuleBroken
+from api.routes._proposals import RuleBroken
 from api.service_db import ConflictError
 from api.settings import Settings, load_settings
 
@@ -57,15 +57,37 @@ TAGS = [
 ]
 
 
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response (a plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware would cost a task and a stream copy per request)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.headers = [
+            (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+        ]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [header for header in self.headers if header[0] not in present]
+                message = message | {"headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
 def _session_or_none(request: Request):
-    try:
-        return page_session(request, request.app.state.service.db)
-    except NotSignedIn:
-        return None
+    return session_from_cookie(request, request.app.state.service.db)
 
 
 def _answer(request: Request, status_code: int, message: str, *, headers=None) -> Response:
@@ -185,14 +207,7 @@ def create_app(
     for module in (session, households, proposals, models, admin, docs):
         app.include_router(module.router)
     _install_error_handlers(app)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
+    app.add_middleware(SecurityHeaders)
     return app
 
 

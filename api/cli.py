@@ -15,6 +15,7 @@ from rich.console import Console
 
 from api import pipeline
 from api.settings import load_settings
+from features.store import StoreError
 
 app = typer.Typer(
     name="rebalance",
@@ -65,6 +66,15 @@ def configure(
     )
 
 
+def parse_bias(spec: str | None) -> dict | None:
+    from experiments.city import parse_under_reporting
+
+    try:
+        return parse_under_reporting(spec) if spec else None
+    except ValueError as error:
+        fail(str(error))
+
+
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the extract into.")],
@@ -78,14 +88,14 @@ def synth(
     ] = None,
 ) -> None:
     """Write a synthetic city that satisfies the data contract, with its truth file."""
-    from experiments.city import generate_city, parse_under_reporting, write_city
+    from experiments.city import generate_city, write_city
 
     with console.status(f"Simulating {households:,} households..."):
         city = generate_city(
             households=households,
             seed=seed,
             end=parse_date(end, option="--end"),
-            under_reporting=parse_under_reporting(under_reporting) if under_reporting else None,
+            under_reporting=parse_bias(under_reporting),
         )
         written = write_city(city, out, fmt=fmt)
     for table, path in written.items():
@@ -186,10 +196,13 @@ def train(
         settings,
         training=settings.training | {k: v for k, v in overrides.items() if v is not None},
     )
-    with console.status("Training: temporal cross-validation, calibration, baselines..."):
-        result, decision = pipeline.train_model(
-            settings, as_of=as_of_date(settings, as_of), promote=promote
-        )
+    try:
+        with console.status("Training: temporal cross-validation, calibration, baselines..."):
+            result, decision = pipeline.train_model(
+                settings, as_of=as_of_date(settings, as_of), promote=promote
+            )
+    except (ValueError, LookupError, StoreError) as error:
+        fail(str(error))
     out.print(f"Model {result.model_name} version {result.model_version} (run {result.run_id})")
     for name, value in result.headline().items():
         out.print(f"  {name:<34} {value:.4f}")
@@ -207,7 +220,10 @@ def print_decision(decision) -> None:
 @app.command()
 def promote(home: Home = None, tracking_uri: TrackingUri = None) -> None:
     """Make the challenger the champion if it beats it and passes every gate."""
-    decision = pipeline.promote_model(load_settings(home=home, tracking_uri=tracking_uri))
+    try:
+        decision = pipeline.promote_model(load_settings(home=home, tracking_uri=tracking_uri))
+    except (ValueError, LookupError) as error:
+        fail(str(error))
     print_decision(decision)
     if not decision.promoted:
         raise typer.Exit(code=1)
@@ -224,8 +240,11 @@ def score(
     from models import write_scores
 
     settings = load_settings(home=home, tracking_uri=tracking_uri)
-    with console.status("Scoring every household..."):
-        scores = pipeline.score_week(settings, as_of=as_of_date(settings, as_of))
+    try:
+        with console.status("Scoring every household..."):
+            scores = pipeline.score_week(settings, as_of=as_of_date(settings, as_of))
+    except (ValueError, LookupError, StoreError) as error:
+        fail(str(error))
     write_scores(scores, out_path)
     out.print(f"{len(scores):,} households scored -> {out_path}")
 
@@ -246,7 +265,7 @@ def explain(
         explanation = pipeline.explain_week(
             settings, household_id=household_id, as_of=as_of_date(settings, as_of)
         )
-    except ValueError as error:
+    except (ValueError, LookupError, StoreError) as error:
         fail(str(error))
     if as_json:
         out.print_json(json.dumps(explanation, default=str))
@@ -316,7 +335,7 @@ def allocate(
                 locality=locality,
                 what_if=what_if if any(what_if.values()) else None,
             )
-    except AllocationInputError as error:
+    except (AllocationInputError, ValueError, LookupError, StoreError) as error:
         fail(str(error))
     write_proposal(proposal, out=out_path)
     print_proposal_summary(proposal, out_path=out_path)
@@ -468,6 +487,15 @@ def print_demo(settings, week: dict) -> None:
             f"  {user['role']:<17} {user['username']:<14} password {user['password']}  {scope}",
             markup=False,
         )
+
+
+def register_subcommands() -> None:
+    from api.users_cli import users_app
+
+    app.add_typer(users_app, name="users", help="Manage the service's users.")
+
+
+register_subcommands()
 
 
 def main() -> None:

@@ -16,7 +16,10 @@ cookie and, for every form post, a CSRF secret bound to that session.
 from __future__ import annotations
 
 import functools
+import gc
+import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 from fastapi import Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import auth
@@ -45,6 +49,7 @@ SESSION_COOKIE = "rebalance_session"
 SIGN_IN_COOKIE = "rebalance_sign_in"
 REASON_SEPARATOR = " | "
 _RECHECK_SECONDS = 2.0
+WEEK_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class NotSignedIn(Exception):
@@ -56,12 +61,23 @@ class CsrfRefused(Exception):
 
 
 class NoWeekYet(Exception):
-    """No weekly run has written scores yet."""
+    """No weekly run has written scores yet (503)."""
 
-    def __init__(self) -> None:
+    def __init__(self, message: str = "") -> None:
         super().__init__(
-            "No weekly run has been written yet: run `rebalance score` and `rebalance allocate` "
+            message
+            or "No weekly run has been written yet: run `rebalance score` and `rebalance allocate` "
             "(or `rebalance demo`)."
+        )
+
+
+class WeekUnavailable(NoWeekYet):
+    """The weekly run's files could not be read (503; the log says which)."""
+
+    def __init__(self, week: str) -> None:
+        super().__init__(
+            f"The weekly run {Path(week).name} could not be loaded; an administrator has been "
+            "told in the service log."
         )
 
 
@@ -69,14 +85,58 @@ class NoWeekYet(Exception):
 
 
 @dataclass(frozen=True)
+class ScoreRows:
+    """A scores table as plain columns with a position per household: one household's row is a
+    dictionary lookup, not a pandas row selection (which costs a hundred times more)."""
+
+    position: dict[str, int]
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, scores: pd.DataFrame) -> ScoreRows:
+        columns = {
+            name: scores[name].to_numpy(dtype=object if scores[name].dtype == "str" else None)
+            for name in scores.columns
+        }
+        columns["band"] = risk_bands(scores["risk"].to_numpy(np.float64), templates=_templates())
+        return cls(
+            position={key: at for at, key in enumerate(columns["household_id"])}, columns=columns
+        )
+
+    def __contains__(self, household_id: str) -> bool:
+        return household_id in self.position
+
+    def get(self, household_id: str) -> dict | None:
+        """The household's row (None when it was not scored), missing text as None."""
+        at = self.position.get(household_id)
+        if at is None:
+            return None
+        return {name: _plain(values[at]) for name, values in self.columns.items()}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
 class LoadedWeek:
-    """One weekly run's outputs and the snapshot's records, indexed for fast reads."""
+    """One weekly run's outputs and the snapshot's records, indexed for fast reads.
+
+    `rows` and `previous_rows` give one household's scores; `by_locality` its households by rank;
+    `records` its events, cases and people; `workers`, `cases`, `open_points` (partners' open
+    case points per worker at the as-of date) and the latest partner case per household serve
+    the capacity checks of decisions.
+    """
 
     as_of: pd.Timestamp
     week_dir: Path
     scores: pd.DataFrame
+    rows: ScoreRows
+    by_locality: dict[str, tuple[str, ...]]
     previous_as_of: pd.Timestamp | None
-    previous_scores: pd.DataFrame | None
+    previous_rows: ScoreRows | None
     records: HouseholdRecords
     workers: pd.DataFrame
     cases: pd.DataFrame
@@ -142,10 +202,14 @@ def split_needs(text: object) -> list[str]:
 
 
 def week_dirs(settings: Settings) -> list[Path]:
-    """Weekly run folders holding scores, oldest first."""
+    """Weekly run folders (named by their as-of date) holding scores, oldest first."""
     if not settings.weeks_dir.is_dir():
         return []
-    return sorted(path for path in settings.weeks_dir.iterdir() if (path / "scores.csv").is_file())
+    return sorted(
+        path
+        for path in settings.weeks_dir.iterdir()
+        if WEEK_NAME.fullmatch(path.name) and (path / "scores.csv").is_file()
+    )
 
 
 def read_scores(path: Path) -> pd.DataFrame:
@@ -168,8 +232,6 @@ def _read_optional_csv(path: Path) -> pd.DataFrame | None:
 
 
 def _read_summary(path: Path) -> dict:
-    import json
-
     if not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
@@ -181,6 +243,7 @@ def _open_cases(cases: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.DataFrame:
 
 def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
     """Read one weekly run and the current snapshot's records into memory."""
+    scores = read_scores(week_dir / "scores.csv")
     store = Store(settings.home)
     snapshot_id = store.current_snapshot_id() or ""
     tables = store.read_tables(snapshot_id=snapshot_id or None)
@@ -190,9 +253,14 @@ def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
     return LoadedWeek(
         as_of=as_of,
         week_dir=week_dir,
-        scores=read_scores(week_dir / "scores.csv"),
+        scores=scores,
+        rows=ScoreRows.of(scores),
+        by_locality={
+            str(locality): tuple(group["household_id"])
+            for locality, group in scores.sort_values(["rank", "household_id"]).groupby("locality")
+        },
         previous_as_of=pd.Timestamp(earlier[-1].name) if earlier else None,
-        previous_scores=read_scores(earlier[-1] / "scores.csv") if earlier else None,
+        previous_rows=ScoreRows.of(read_scores(earlier[-1] / "scores.csv")) if earlier else None,
         records=index_records(tables),
         workers=tables["workers"].set_index("worker_id", drop=False).rename_axis(None),
         cases=tables["cases"],
@@ -223,18 +291,30 @@ def _signature(settings: Settings) -> tuple:
 
 
 class WeekCache:
-    """The latest week, loaded once and reloaded when a new run or snapshot appears."""
+    """The latest week, loaded once and reloaded when a new run or snapshot appears.
 
-    def __init__(self, settings: Settings) -> None:
+    The first load happens on the first request that needs it. Later loads run in a background
+    thread while the previous week goes on being served, so a new weekly run never stalls pages.
+    """
+
+    def __init__(self, settings: Settings, *, recheck_seconds: float = _RECHECK_SECONDS) -> None:
         self.settings = settings
+        self.recheck_seconds = recheck_seconds
         self._lock = threading.Lock()
         self._week: LoadedWeek | None = None
         self._signature: tuple = ()
+        self._loading: tuple | None = None
         self._checked_at = float("-inf")
+
+    def fresh(self) -> LoadedWeek | None:
+        """The loaded week if it was checked recently (no file system access at all)."""
+        if time.monotonic() - self._checked_at < self.recheck_seconds:
+            return self._week
+        return None
 
     def current(self) -> LoadedWeek:
         """The loaded week (NoWeekYet before the first weekly run)."""
-        if time.monotonic() - self._checked_at >= _RECHECK_SECONDS:
+        if time.monotonic() - self._checked_at >= self.recheck_seconds:
             self._refresh()
         if self._week is None:
             raise NoWeekYet()
@@ -242,19 +322,35 @@ class WeekCache:
 
     def _refresh(self) -> None:
         with self._lock:
-            if time.monotonic() - self._checked_at < _RECHECK_SECONDS:
+            if time.monotonic() - self._checked_at < self.recheck_seconds:
                 return
             signature = _signature(self.settings)
-            if signature and signature != self._signature:
-                started = time.perf_counter()
-                try:
-                    self._week = load_week(self.settings, week_dir=Path(signature[0]))
-                except (StoreError, OSError, ValueError) as error:
-                    logger.error("could not load the weekly run %s: %s", signature[0], error)
-                    raise
-                self._signature = signature
-                logger.info("loaded week %s in %.1f s", signature[0], time.perf_counter() - started)
             self._checked_at = time.monotonic()
+            if not signature or signature in (self._signature, self._loading):
+                return
+            self._loading = signature
+            if self._week is None:
+                self._load(signature)
+                return
+        threading.Thread(target=self._load, args=(signature,), daemon=True).start()
+
+    def _load(self, signature: tuple) -> None:
+        started = time.perf_counter()
+        try:
+            week = load_week(self.settings, week_dir=Path(signature[0]))
+        except (StoreError, OSError, ValueError, KeyError) as error:
+            # Logged without data; the previous week (if any) goes on being served.
+            logger.error("could not load the weekly run %s: %s", signature[0], type(error).__name__)
+            self._loading = None
+            if self._week is None:
+                raise WeekUnavailable(signature[0]) from None
+            return
+        # The week is millions of long-lived objects: keep the cyclic garbage collector from
+        # walking them again and again (pauses of a second under load).
+        gc.collect()
+        gc.freeze()
+        self._week, self._signature, self._loading = week, signature, None
+        logger.info("loaded week %s in %.1f s", signature[0], time.perf_counter() - started)
 
 
 # --- the service's state ------------------------------------------------------------------------
@@ -272,26 +368,34 @@ class ServiceState:
         self.models_cache: dict = {}
 
 
-def get_state(request: Request) -> ServiceState:
+# Trivial providers are `async def` so FastAPI calls them on the event loop instead of handing
+# each one to a worker thread.
+
+
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
 State = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_settings(state: State) -> Settings:
+async def get_settings(state: State) -> Settings:
     return state.settings
 
 
-def get_db(state: State) -> ServiceDB:
+async def get_db(state: State) -> ServiceDB:
     return state.db
 
 
-def get_week(state: State) -> LoadedWeek:
-    return state.weeks.current()
+async def get_week(state: State) -> LoadedWeek:
+    week = state.weeks.fresh()
+    if week is not None:
+        return week
+    # Checking for a new run touches the disk and may load one: off the event loop.
+    return await run_in_threadpool(state.weeks.current)
 
 
-def get_audit(state: State) -> AuditWriter:
+async def get_audit(state: State) -> AuditWriter:
     return state.audit
 
 
@@ -309,7 +413,11 @@ _bearer = HTTPBearer(
 )
 
 
-def api_principal(
+# Token lookups are one indexed SQLite read (tens of microseconds): done on the event loop, they
+# save a hand-off to a worker thread on every request.
+
+
+async def api_principal(
     db: DB,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -331,16 +439,21 @@ class Session:
     csrf: str
 
 
-def page_session(request: Request, db: DB) -> Session:
-    """The page visitor, from the session cookie (redirect to sign-in without a valid one)."""
+def session_from_cookie(request: Request, db: ServiceDB) -> Session | None:
     token = request.cookies.get(SESSION_COOKIE, "")
     found = auth.token_principal(db, token=token, kind="session")
-    if found is None:
+    return None if found is None else Session(principal=found[0], token=token, csrf=found[1])
+
+
+async def page_session(request: Request, db: DB) -> Session:
+    """The page visitor, from the session cookie (redirect to sign-in without a valid one)."""
+    session = session_from_cookie(request, db)
+    if session is None:
         raise NotSignedIn()
-    return Session(principal=found[0], token=token, csrf=found[1])
+    return session
 
 
-def checked_form_session(
+async def checked_form_session(
     session: Annotated[Session, Depends(page_session)],
     csrf_token: Annotated[str, Form(max_length=256)] = "",
 ) -> Session:
@@ -350,7 +463,7 @@ def checked_form_session(
     return session
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -34,9 +34,9 @@ BUDGET_SECONDS = 5.0
 
 
 def _timed(function, **kwargs):
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = function(**kwargs)
-    return result, time.perf_counter() - started
+    return result, (time.perf_counter() - started, time.process_time() - cpu_started)
 
 
 def main() -> None:
@@ -55,17 +55,21 @@ def main() -> None:
         if not decision.promoted:
             raise SystemExit(f"setup failed: {decision.message}")
         champion, load_seconds = _timed(load_champion, home=home)
-        scores, score_seconds = _timed(score_households, tables=tables, as_of=END, model=champion)
-        again, _ = _timed(score_households, tables=tables, as_of=END, model=champion)
+        scores, first_seconds = _timed(score_households, tables=tables, as_of=END, model=champion)
+        again, again_seconds = _timed(score_households, tables=tables, as_of=END, model=champion)
         _, write_seconds = _timed(write_scores, scores=scores, out=home / "scores.csv")
     pd.testing.assert_frame_equal(scores, again)
-    verdict = "within" if score_seconds <= BUDGET_SECONDS else "OVER"
     print(f"city: {len(scores):,} households scored as of {END} (identical on a second run)")
-    print(f"load champion from the registry:  {load_seconds:6.2f} s")
-    print(
-        f"score_households:                 {score_seconds:6.2f} s ({verdict} {BUDGET_SECONDS} s)"
-    )
-    print(f"write_scores (CSV):               {write_seconds:6.2f} s")
+    print(f"{'':<34}   wall      CPU")
+    for label, (wall, cpu) in (
+        ("load champion from the registry", load_seconds),
+        ("score_households (first call)", first_seconds),
+        ("score_households (second call)", again_seconds),
+        ("write_scores (CSV)", write_seconds),
+    ):
+        print(f"{label:<34} {wall:6.2f} s {cpu:6.2f} s")
+    verdict = "within" if first_seconds[0] <= BUDGET_SECONDS else "OVER"
+    print(f"score_households, first call: {verdict} the {BUDGET_SECONDS:.0f} s budget (wall)")
     print(f"households with reasons: {(scores['reasons'].str.len() > 0).mean():.1%}; top 3:")
     print(scores.head(3)[["household_id", "risk", "needs", "reasons"]].to_string(index=False))
 

@@ -57,13 +57,15 @@ def main() -> None:
     print(f"city: {len(tables['households']):,} households, {len(tables['events']):,} events")
     print(f"  (generated in {time.perf_counter() - started:.1f} s, not timed below)")
     settings = TrainSettings()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     outcome = fit_and_evaluate(tables=tables, as_of=END, settings=settings, truth=city.truth)
     train_seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     verdict = "within" if train_seconds <= BUDGET_SECONDS else "OVER"
     print(
         f"training ({settings.folds} folds + final model, num_threads={settings.num_threads}): "
-        f"{train_seconds:.1f} s ({verdict} the {BUDGET_SECONDS:.0f} s budget)"
+        f"{train_seconds:.1f} s wall ({verdict} the {BUDGET_SECONDS:.0f} s budget), "
+        f"{cpu_seconds:.1f} s CPU (on a busy machine wall time overstates it)"
     )
     _print_metrics(outcome)
     if arguments.no_logging:

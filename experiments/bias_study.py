@@ -42,16 +42,13 @@ from experiments.fairness import (
 )
 from experiments.transparency import transparency_record
 from features.contract import ETHNICITIES, EVENT_TYPES, LOCALITIES, TABLE_NAMES
-from features.labels import build_labels
 from models import TrainSettings, fit_and_evaluate
 from models._plan import check_history, fold_plan
 from models._train import (
     FoldEvaluation,
     checked_evaluation_as_of,
-    crisis_events_of,
-    feature_cache,
-    fit_escalation_model,
-    window_examples,
+    evaluate_fold,
+    training_data,
 )
 
 # Fast but faithful: the product's model and temporal design with fewer dates and trees.
@@ -60,6 +57,8 @@ STUDY_SETTINGS: dict[str, object] = {
     "history_dates": 4,
     "n_estimators": 200,
     "early_stopping_rounds": 20,
+    # The fold evaluation also fits the baselines, which the study does not use: keep them cheap.
+    "logistic_max_rows": 10_000,
 }
 ARMS: tuple[str, ...] = ("control", "under-reported")
 # Contact that a community may report less, or an agency record less, for some households.
@@ -262,57 +261,27 @@ def holdout_predictions(
     )
     folds = folds[-last:] if last else folds
     dates = sorted({day for fold in folds for day in (*fold.window.as_of_dates, fold.test_as_of)})
-    cache = feature_cache(tables, as_of_dates=dates)
-    crisis_events = crisis_events_of(tables["events"], settings=settings)
+    data = training_data(tables, as_of_dates=dates, settings=settings)
+    # Exactly the training run's own fold evaluation (model and baselines), so the audited
+    # predictions are the ones its holdout metrics describe.
     return [
         HoldoutPredictions(
             as_of=fold.test_as_of,
-            predictions=_fold_model_predictions(cache, crisis_events, fold=fold, settings=settings),
+            predictions=fold_predictions(evaluate_fold(data, fold=fold, settings=settings)),
         )
         for fold in folds
     ]
 
 
-def _fold_model_predictions(cache, crisis_events, *, fold, settings: TrainSettings) -> pd.DataFrame:
-    """Fit the escalation model on the fold's window (no baselines: the audit needs only it)."""
-    examples = window_examples(cache, crisis_events, window=fold.window, settings=settings)
-    model = fit_escalation_model(examples, settings=settings)
-    features = cache[fold.test_as_of]
-    labels = build_labels(
-        crisis_events,
-        household_ids=features.index,
-        as_of=fold.test_as_of,
-        horizon_weeks=settings.horizon_weeks,
-        crisis_types=settings.crisis_types,
-        known_by=fold.labels_known_by,
-    )
-    raw_score = model.predict_raw(features)
-    return _predictions_frame(
-        household_ids=features.index.to_numpy(dtype=object),
-        raw_score=raw_score,
-        risk=model.calibrator_.predict(raw_score),
-        labels=labels.to_numpy(),
-    )
-
-
 def fold_predictions(evaluation: FoldEvaluation) -> pd.DataFrame:
     """The escalation model's predictions on a fold's test date, as the audit takes them."""
     raw_score, risk = evaluation.predicted["model"]
-    return _predictions_frame(
-        household_ids=evaluation.household_ids,
-        raw_score=raw_score,
-        risk=risk,
-        labels=evaluation.labels,
-    )
-
-
-def _predictions_frame(*, household_ids, raw_score, risk, labels) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "household_id": pd.array(household_ids, dtype="str"),
+            "household_id": pd.array(evaluation.household_ids, dtype="str"),
             "score": np.asarray(risk, dtype="float64"),
             "rank_score": np.asarray(raw_score, dtype="float64"),
-            "label": np.asarray(labels, dtype="int64"),
+            "label": np.asarray(evaluation.labels, dtype="int64"),
         }
     )
 
@@ -345,7 +314,9 @@ def _setup_section(
     latest = next(iter(arms.values()))
     k_text = setup["k"] if setup["k"] >= 1 else f"{setup['k']:.0%} of households"
     events = ", ".join(str(name) for name in setup["event_types"])
-    trained = ", ".join(f"{name}={getattr(settings, name)}" for name in STUDY_SETTINGS)
+    trained = ", ".join(
+        f"{name}={getattr(settings, name)}" for name in STUDY_SETTINGS if "logistic" not in name
+    )
     selected = int(latest.audits["recorded_before"]["k"].iloc[0])
     return f"""
 # Under-reporting study: {setup["attribute"]}={setup["value"]}

@@ -189,7 +189,9 @@ households by their estimated chance of escalation: at least one of these record
 {training.get("horizon_weeks", 26)} weeks: {crisis}.
 
 Alternatives considered and measured on the same data: a count of problem indicators (the
-Troubled Families approach), a logistic regression, and no ranking at all. {comparison}
+Troubled Families approach), a logistic regression, and no ranking at all.
+
+{comparison}
 
 Scope: households in the partners' shared extract. It is not used to decide eligibility for any
 service, for enforcement, for child protection decisions or for any sanction.
@@ -198,7 +200,7 @@ service, for enforcement, for child protection decisions or for any sanction.
 
 def _baseline_sentence(metrics: Mapping[str, float]) -> str:
     scorers = ("model", "rule", "logistic")
-    sentences = []
+    lines = []
     for metric, meaning in (
         ("precision", "share of them that went on to a crisis"),
         ("recall", "share of all crises found among them"),
@@ -206,14 +208,14 @@ def _baseline_sentence(metrics: Mapping[str, float]) -> str:
         values = [(SCORERS[name], metrics.get(f"{name}_{metric}_at_capacity")) for name in scorers]
         known = [(name, value) for name, value in values if _is_number(value)]
         if len(known) >= 2:
-            listed = "; ".join(f"{name} {value:.1%}" for name, value in known)
-            sentences.append(f"{meaning}: {listed}")
-    if not sentences:
+            lines.append(f"- {meaning}: " + "; ".join(f"{n} {v:.1%}" for n, v in known))
+    if not lines:
         return "The comparison was not recorded for this run."
-    return (
+    intro = (
         "For the households the key workers can take each week (capacity k, averaged over the "
-        f"test dates), the {' and the '.join(sentences)}."
+        "test dates):"
     )
+    return "\n".join([intro, "", *lines])
 
 
 def _human_oversight(summary: Mapping[str, object]) -> str:

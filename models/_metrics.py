@@ -136,12 +136,18 @@ def score_metrics(
 
 
 def precision_curve(
-    *, labels: np.ndarray, score: np.ndarray, household_ids: np.ndarray, points: int = 50
+    *,
+    labels: np.ndarray,
+    score: np.ndarray,
+    household_ids: np.ndarray,
+    max_k: int,
+    points: int = 60,
 ) -> pd.DataFrame:
-    """Precision and recall at k, k from 1% to 50% of households (the precision-at-k plot)."""
+    """Precision and recall at k for k from 1 to `max_k` (the precision-at-k plot)."""
     labels = np.asarray(labels)
     hits = np.cumsum(labels[ranking_order(score, household_ids)])
-    ks = np.unique(np.linspace(len(labels) * 0.01, len(labels) * 0.5, points).astype(int).clip(1))
+    top = int(np.clip(max_k, 1, len(labels)))
+    ks = np.unique(np.linspace(1, top, points).round().astype(int))
     return pd.DataFrame(
         {"k": ks, "precision": hits[ks - 1] / ks, "recall": hits[ks - 1] / max(labels.sum(), 1)}
     )

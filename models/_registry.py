@@ -239,6 +239,21 @@ def _operator() -> str:
         return f"uid {os.getuid()}"
 
 
+def _record(decision: PromotionDecision, *, uri: str, home: str | Path) -> None:
+    """Tag the challenger version with the outcome and append the decision to the audit log."""
+    if decision.challenger_version is not None:
+        tracking.tag_version(
+            tracking_uri=uri,
+            model_name=decision.model_name,
+            version=decision.challenger_version,
+            tags={
+                "promotion": decision.to_record()["decision"],
+                "promotion_at": decision.decided_at,
+            },
+        )
+    append_audit_record(home, decision.to_record())
+
+
 def promote(
     *,
     home: str | Path,
@@ -250,22 +265,23 @@ def promote(
     settings = settings or TrainSettings()
     uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
     name = settings.model_name
-    challenger = tracking.version_by_alias(
-        tracking_uri=uri, model_name=name, alias=tracking.CHALLENGER
+    challenger, champion = (
+        tracking.version_by_alias(tracking_uri=uri, model_name=name, alias=alias)
+        for alias in (tracking.CHALLENGER, tracking.CHAMPION)
     )
-    champion = tracking.version_by_alias(tracking_uri=uri, model_name=name, alias=tracking.CHAMPION)
-    before = champion.version if champion else None
-    if challenger is None:
-        promoted, results, message = False, (), "no challenger to promote: train a model first"
-    else:
-        promoted, results, message = _decide(
+    promoted, results, message = (
+        (False, (), "no challenger to promote: train a model first")
+        if challenger is None
+        else _decide(
             uri=uri, settings=settings, gates=gates, challenger=challenger, champion=champion
         )
+    )
     if promoted:
         tracking.set_alias(
             tracking_uri=uri, model_name=name, alias=tracking.CHAMPION, version=challenger.version
         )
         tracking.remove_alias(tracking_uri=uri, model_name=name, alias=tracking.CHALLENGER)
+    before = champion.version if champion else None
     decision = PromotionDecision(
         promoted=promoted,
         model_name=name,
@@ -277,17 +293,7 @@ def promote(
         decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
         decided_by=_operator(),
     )
-    if challenger is not None:
-        tracking.tag_version(
-            tracking_uri=uri,
-            model_name=name,
-            version=challenger.version,
-            tags={
-                "promotion": decision.to_record()["decision"],
-                "promotion_at": decision.decided_at,
-            },
-        )
-    append_audit_record(home, decision.to_record())
+    _record(decision, uri=uri, home=home)
     return decision
 
 

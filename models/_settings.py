@@ -26,19 +26,19 @@ class TrainSettings:
 
     step_weeks: int = 4
     folds: int = 6
-    history_dates: int = 6
+    history_dates: int = 5
     horizon_weeks: int = DEFAULT_HORIZON_WEEKS
     crisis_types: tuple[str, ...] = CRISIS_EVENT_TYPES
     top_fractions: tuple[float, ...] = (0.01, 0.02, 0.05)
     calibration_bins: int = 10
-    logistic_max_rows: int = 100_000
+    logistic_max_rows: int = 50_000
     num_leaves: int = 15
-    learning_rate: float = 0.08
+    learning_rate: float = 0.1
     n_estimators: int = 400
     early_stopping_rounds: int = 30
     min_child_samples: int = 200
     feature_fraction: float = 0.8
-    bagging_fraction: float = 0.8
+    bagging_fraction: float = 0.5
     lambda_l2: float = 1.0
     max_bin: int = 63
     isotonic_min_class_count: int = 1000

@@ -381,10 +381,14 @@ def calibration_frame(
 
 
 def precision_curves_frame(evaluation: FoldEvaluation) -> pd.DataFrame:
-    """Precision and recall against k on one fold, per scorer, with that fold's capacity k."""
+    """Precision and recall against k on one fold, per scorer, up to well past the capacity k."""
+    max_k = max(4 * evaluation.k_capacity, len(evaluation.labels) // 10)
     frames = [
         precision_curve(
-            labels=evaluation.labels, score=score, household_ids=evaluation.household_ids
+            labels=evaluation.labels,
+            score=score,
+            household_ids=evaluation.household_ids,
+            max_k=max_k,
         ).assign(model=name, k_capacity=evaluation.k_capacity)
         for name, (score, _) in evaluation.predicted.items()
     ]

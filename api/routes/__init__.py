@@ -27,13 +27,28 @@ def _percent(value: object) -> str:
 
 
 def _signed_points(value: object) -> str:
+    """A change of probability in percentage points, in words."""
     if value is None:
         return ""
-    number = float(value) * 100
-    return f"{number:+.1f} points"
+    points = float(value) * 100
+    if abs(points) < 0.05:
+        return "unchanged"
+    return f"{'up' if points > 0 else 'down'} {abs(points):.1f} percentage points"
+
+
+def _figure(value: object) -> str:
+    """A table figure: whole numbers with thousands separators, others to four decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.4f}"
 
 
 TEMPLATES.env.filters["percent"] = _percent
+TEMPLATES.env.filters["figure"] = _figure
 TEMPLATES.env.filters["signed_points"] = _signed_points
 
 

@@ -1,166 +1,34 @@
-"""Model pages for data scientists: champion and challenger, metrics, plots, the model card, the
-fairness audit, and the week's pseudonymised features.
-
-Model facts come from the MLflow registry (through experiments.tracking, the one module that
-talks to MLflow). A run's artifacts are copied once into `<home>/service-cache/runs/<run id>/`;
-the registry itself is asked again at most every 30 seconds.
-"""
+"""Model pages for data scientists: the JSON API and the page (logic in _models)."""
 
 from __future__ import annotations
 
-import functools
-import shutil
-import tempfile
-import threading
-import time
 from pathlib import Path as FilePath
 from typing import Annotated
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from api import access
 from api.audit import audited
-from api.deps import ApiCaller, Audit, PageSession, ServiceState, State, Week
+from api.deps import ApiCaller, Audit, PageSession, State, Week
 from api.routes import render
+from api.routes._models import (
+    model_card_html,
+    public_facts,
+    registry_facts,
+    week_features,
+    week_model,
+)
 from api.schemas import Message, ModelsOut
-from api.settings import Settings
 
 router = APIRouter()
 
-_REFRESH_SECONDS = 30.0
-_lock = threading.Lock()
 PLOT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.png$"
 REFUSALS = {
     401: {"model": Message, "description": "Not signed in."},
     403: {"model": Message, "description": "Only data scientists see model pages."},
 }
-
-
-# --- reading the registry -----------------------------------------------------------------------
-
-
-def _run_directory(settings: Settings, run_id: str) -> FilePath:
-    """The run's artifacts, copied from the tracking store on first use."""
-    from experiments import tracking
-
-    target = settings.home / "service-cache" / "runs" / run_id
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".incoming-") as scratch:
-        copied = tracking.download_run_artifacts(
-            tracking_uri=settings.tracking_uri, run_id=run_id, path="", dst=FilePath(scratch)
-        )
-        shutil.move(str(copied), target)
-    return target
-
-
-def _csv_records(path: FilePath) -> list[dict]:
-    frame = pd.read_csv(path)
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
-
-def _version_facts(settings: Settings, *, alias: str, found) -> dict:
-    from experiments import tracking
-
-    metrics, _, _ = tracking.run_values(tracking_uri=settings.tracking_uri, run_id=found.run_id)
-    directory = _run_directory(settings, found.run_id)
-    metrics_csv = directory / "metrics.csv"
-    holdout = []
-    if metrics_csv.is_file():
-        holdout = [row for row in _csv_records(metrics_csv) if row.get("fold") == "holdout"]
-    fairness_files = sorted(
-        path for path in directory.rglob("*") if path.is_file() and "fairness" in path.name
-    )
-    fairness_tables = [path for path in fairness_files if path.suffix == ".csv"]
-    return {
-        "alias": alias,
-        "version": found.version,
-        "run_id": found.run_id,
-        "metrics": {key: float(value) for key, value in sorted(metrics.items())},
-        "holdout": holdout,
-        "fairness": _csv_records(fairness_tables[0]) if fairness_tables else [],
-        "fairness_files": [str(path.relative_to(directory)) for path in fairness_files],
-        "plots": sorted(str(path.relative_to(directory)) for path in directory.rglob("*.png")),
-        "has_model_card": (directory / "model_card.md").is_file(),
-        "directory": directory,
-    }
-
-
-def registry_facts(state: ServiceState) -> dict:
-    """Champion and challenger with their metrics and artifacts (cached for 30 seconds)."""
-    from experiments import tracking
-    from models import MODEL_NAME
-
-    with _lock:
-        cached = state.models_cache.get("registry")
-        if cached and time.monotonic() - cached[0] < _REFRESH_SECONDS:
-            return cached[1]
-        settings = state.settings
-        facts = {"model_name": MODEL_NAME}
-        for alias in (tracking.CHAMPION, tracking.CHALLENGER):
-            found = tracking.version_by_alias(
-                tracking_uri=settings.tracking_uri, model_name=MODEL_NAME, alias=alias
-            )
-            facts[alias] = (
-                None if found is None else _version_facts(settings, alias=alias, found=found)
-            )
-        state.models_cache["registry"] = (time.monotonic(), facts)
-        return facts
-
-
-def _public(facts: dict, *, week_model: str | None) -> dict:
-    def strip(version: dict | None) -> dict | None:
-        return None if version is None else {k: v for k, v in version.items() if k != "directory"}
-
-    return {
-        "model_name": facts["model_name"],
-        "champion": strip(facts["champion"]),
-        "challenger": strip(facts["challenger"]),
-        "scores_model_version": week_model,
-    }
-
-
-def _week_model(state: ServiceState) -> str | None:
-    try:
-        versions = state.weeks.current().scores["model_version"].dropna().unique()
-    except Exception:  # no weekly run yet: the model pages still work
-        return None
-    return str(versions[0]) if len(versions) else None
-
-
-@functools.cache
-def _markdown():
-    from markdown_it import MarkdownIt
-
-    # Raw HTML in a card is shown as text, never run.
-    return MarkdownIt("commonmark", {"html": False}).enable("table")
-
-
-def model_card_html(directory: FilePath) -> str:
-    card = directory / "model_card.md"
-    return _markdown().render(card.read_text(encoding="utf-8")) if card.is_file() else ""
-
-
-# --- features ------------------------------------------------------------------------------------
-
-
-def week_features(state: ServiceState, week) -> pd.DataFrame:
-    """The week's model features per household (pseudonymised ids; no protected columns)."""
-    from features.build import features_as_of, prepare_tables
-    from features.store import Store
-
-    with _lock:
-        cached = state.models_cache.get("features")
-        if cached and cached[0] == (week.week_dir, week.snapshot_id):
-            return cached[1]
-        tables = Store(state.settings.home).read_tables(snapshot_id=week.snapshot_id or None)
-        features = features_as_of(prepare_tables(tables), as_of=week.as_of).sort_index()
-        state.models_cache["features"] = ((week.week_dir, week.snapshot_id), features)
-        return features
 
 
 # --- API ----------------------------------------------------------------------------------------
@@ -176,7 +44,7 @@ def week_features(state: ServiceState, week) -> pd.DataFrame:
 def get_models(principal: ApiCaller, state: State, audit: Audit) -> dict:
     with audited(audit, principal, action="read_models", target="models", purpose="model review"):
         access.check_models(principal)
-    return _public(registry_facts(state), week_model=_week_model(state))
+    return public_facts(registry_facts(state), week_model=week_model(state))
 
 
 @router.get(
@@ -228,7 +96,7 @@ def models_page(request: Request, session: PageSession, state: State, audit: Aud
         model_name=facts["model_name"],
         versions=versions,
         cards={v["alias"]: model_card_html(v["directory"]) for v in versions},
-        week_model=_week_model(state),
+        week_model=week_model(state),
     )
 
 
@@ -247,3 +115,22 @@ def model_plot(
     if not matches:
         raise access.not_found("plot", name)
     return FileResponse(facts["directory"] / matches[0], media_type="image/png")
+
+
+@router.get("/models/features.csv", include_in_schema=False)
+def features_download(session: PageSession, state: State, week: Week, audit: Audit) -> Response:
+    principal = session.principal
+    with audited(
+        audit, principal, action="read_features", target="features", purpose="model review"
+    ) as detail:
+        access.check_models(principal)
+        detail |= {"as_of": week.as_of_text, "download": True}
+    features = week_features(state, week)
+    return Response(
+        features.rename_axis("household_id").to_csv(float_format="%.6g"),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="features-{week.as_of_text}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

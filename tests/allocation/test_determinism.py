@@ -55,12 +55,3 @@ def test_row_order_of_every_input_does_not_matter(week):
         for name, frame in week.items()
     }
     assert_same(first, propose_allocation(**shuffled, settings=SETTINGS))
-
-
-def test_thread_count_does_not_change_the_proposal(week):
-    # Components are solved one per thread, each single-threaded: threads only change timing.
-    one = AllocationSettings(top_n=120, time_limit_s=10, num_workers=1)
-    pd.testing.assert_frame_equal(
-        propose_allocation(**week, settings=SETTINGS).rows,
-        propose_allocation(**week, settings=one).rows,
-    )

@@ -42,12 +42,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def base_url(service):
+def _serve(app):
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -55,7 +52,21 @@ def base_url(service):
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture
+def base_url(service):
+    url, server, thread = _serve(service.app)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def models_url(models_service):
+    url, server, thread = _serve(models_service.app)
+    yield url
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -76,7 +87,7 @@ def _sign_in(page, base_url: str, *, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
 
 
 def _shot(page, name: str) -> None:
@@ -105,7 +116,7 @@ def test_manager_overrides_and_accepts_then_key_worker_sees_the_case(
     form.get_by_label("Key worker to give it to").select_option(key_worker["worker_id"])
     form.get_by_label("Reason (needed unless you accept)").fill("Already knows the family")
     form.get_by_role("button", name="Record decision").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     assert page.get_by_text("Decision recorded.").is_visible()
     assert (
         page.locator(f"#row-{household_id}")
@@ -115,7 +126,7 @@ def test_manager_overrides_and_accepts_then_key_worker_sees_the_case(
     _shot(page, "2-manager-after-override")
 
     page.get_by_role("button", name="remaining rows as proposed").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     _shot(page, "3-manager-after-accepting-the-rest")
     assert (
         page.get_by_role("button", name="remaining rows as proposed").count() == 0
@@ -123,7 +134,7 @@ def test_manager_overrides_and_accepts_then_key_worker_sees_the_case(
     )
 
     page.get_by_role("button", name="Sign out").click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     _sign_in(page, base_url, username="keyworker", password=key_worker["password"])
     assert page.url.endswith("/caseload")
     link = page.get_by_role("link", name=household_id)
@@ -133,7 +144,7 @@ def test_manager_overrides_and_accepts_then_key_worker_sees_the_case(
     _shot(page, "4-key-worker-caseload")
 
     link.click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("load")
     assert page.get_by_role("heading", name=f"Household {household_id}").is_visible()
     assert page.get_by_role("heading", name="Timeline across agencies").is_visible()
     _shot(page, "5-key-worker-household")
@@ -144,3 +155,26 @@ def test_keyboard_users_can_skip_to_the_content(base_url, page):
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent")
     assert focused.strip() == "Skip to main content"
+
+
+def test_every_other_page_renders_for_its_role(models_service, model_world, models_url, page):
+    users = model_world.users
+    visits = {
+        "manager": [("/locality", "6-manager-locality"), ("/decisions", "7-manager-decisions")],
+        "scientist": [("/models", "8-scientist-models")],
+        "admin": [("/admin/users", "9-admin-users"), ("/admin/audit", "10-admin-audit")],
+    }
+    for username, pages in visits.items():
+        _sign_in(page, models_url, username=username, password=users[username]["password"])
+        for path, name in pages:
+            response = page.goto(f"{models_url}{path}")
+            assert response.status == 200, path
+            assert page.locator("h1").first.is_visible()
+            _shot(page, name)
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_load_state("load")
+    page.goto(f"{models_url}/docs")
+    assert page.get_by_role("heading", name="GET /api/caseload").is_visible()
+    _shot(page, "11-api-docs")
+    page.goto(f"{models_url}/signin")
+    _shot(page, "0-sign-in")

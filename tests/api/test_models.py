@@ -62,3 +62,16 @@ def test_features_are_pseudonymised_and_carry_no_protected_characteristics(model
     )
     assert not words & {"sex", "ethnicity", "disability", "age"}
     assert service.audit_rows(action="read_features")[-1]["actor"] == "scientist"
+
+
+def test_features_download_is_for_data_scientists_and_audited(models_service, scores):
+    service = models_service
+    service.sign_in("manager")
+    assert service.client.get("/models/features.csv").status_code == 403
+    service.sign_in("scientist")
+    response = service.client.get("/models/features.csv")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0].startswith("household_id,") and len(lines) == len(scores) + 1
+    entries = service.audit_rows(action="read_features")
+    assert [entry["outcome"] for entry in entries[-2:]] == ["refused", "allowed"]

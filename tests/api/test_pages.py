@@ -212,3 +212,20 @@ def test_form_fields_have_labels(service):
     assert ids
     for field_id in ids:
         assert f'for="{field_id}"' in page, field_id
+
+
+def test_decisions_page_shows_every_decision_and_the_override_rate(service):
+    csrf = service.sign_in("manager")
+    proposal_id, _ = _proposal_page(service)
+    first, second = [r for r in _rows(service, proposal_id) if r["status"] == "assigned"][:2]
+    post = f"/proposals/{proposal_id}/decide"
+    common = {"csrf_token": csrf, "action": "waitlist", "reason": "family away this month"}
+    service.client.post(post, data=common | {"household_id": first["household_id"], "version": 1})
+    accept = {"csrf_token": csrf, "action": "accept", "household_id": second["household_id"]}
+    service.client.post(post, data=accept | {"version": 1})
+    page = service.client.get("/decisions")
+    assert page.status_code == 200
+    assert "family away this month" in page.text
+    assert "How often decisions differ from the proposal" in page.text
+    # One of two decisions differed from the proposal: 50% overall.
+    assert re.search(r"<td>All</td><td class=\"number\">2</td>.*?50%", page.text)

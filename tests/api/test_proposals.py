@@ -13,7 +13,7 @@ import pytest
 
 from api import service_db
 from api.pipeline import current_tables
-from api.routes.proposals import _worker_problem
+from api.routes._proposals import worker_problem
 from features.contract import table_dtypes
 
 
@@ -166,8 +166,8 @@ def test_an_override_beyond_the_workers_free_points_is_refused(service):
 def test_safeguarding_needs_a_worker_with_domestic_abuse_skill(service, world):
     week = service.app.state.service.weeks.current()
     row = {"locality": world.locality, "needs": "domestic_abuse;debt"}
-    assert "domestic-abuse" in _worker_problem(week, service.settings, row=row, worker_id="KW9002")
-    assert _worker_problem(week, service.settings, row=row, worker_id="KW9001") is None
+    assert "domestic-abuse" in worker_problem(week, service.settings, row=row, worker_id="KW9002")
+    assert worker_problem(week, service.settings, row=row, worker_id="KW9001") is None
 
 
 def test_waitlist_and_reject_open_no_case(service):

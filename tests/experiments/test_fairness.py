@@ -651,6 +651,7 @@ def test_bias_study_compares_the_same_lives_and_reports_its_audits(tmp_path):
             n_estimators=40,
             early_stopping_rounds=10,
             min_child_samples=50,
+            logistic_max_rows=1000,
         ),
         gate=FairnessGate(min_households=50, min_positives=5),
     )

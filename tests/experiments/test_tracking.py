@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from contextlib import closing
-from importlib.metadata import version as mlflow_version
 from pathlib import Path
 
 import pytest
@@ -15,35 +11,9 @@ from experiments import tracking
 MODEL = "household-escalation"
 
 
-@pytest.fixture(scope="session")
-def _template_db(request, tmp_path_factory) -> Path:
-    # Creating MLflow's schema runs every migration (tens of seconds on a busy machine), so an
-    # empty initialised database is kept in pytest's cache, per MLflow version, and copied.
-    cache = request.config.cache
-    folder = (
-        cache.mkdir(f"mlflow-schema-{mlflow_version('mlflow')}")
-        if cache is not None
-        else tmp_path_factory.mktemp("mlflow-schema")
-    )
-    database = folder / "mlflow.db"
-    if not database.exists():
-        building = folder / f"building-{os.getpid()}.db"
-        tracking.initialise(tracking_uri=f"sqlite:///{building}")
-        building.replace(database)
-    return database
-
-
 @pytest.fixture
-def home(tmp_path, _template_db, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    with (
-        closing(sqlite3.connect(_template_db)) as source,
-        closing(sqlite3.connect(home / "mlflow.db")) as copy,
-    ):
-        source.backup(copy)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return home
+def home(rebalance_home) -> Path:
+    return rebalance_home
 
 
 def _artifacts(tmp_path: Path, text: str) -> Path:

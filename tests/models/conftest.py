@@ -7,16 +7,10 @@ fitted once per session, and each test logs them into its own temporary REBALANC
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from contextlib import closing
 from datetime import date
-from importlib.metadata import version as mlflow_version
-from pathlib import Path
 
 import pytest
 
-from experiments import tracking
 from experiments.city import generate_city
 from models import TrainSettings, fit_and_evaluate
 
@@ -62,35 +56,3 @@ def trained_outcome(city, small_city):
 @pytest.fixture(scope="session")
 def weak_outcome(small_city):
     return fit_and_evaluate(tables=small_city, as_of=CITY_END, settings=WEAK)
-
-
-@pytest.fixture(scope="session")
-def _mlflow_template_db(request, tmp_path_factory) -> Path:
-    # Creating MLflow's schema runs every migration (tens of seconds on a busy machine), so an
-    # empty initialised database is kept in pytest's cache, per MLflow version, and copied.
-    cache = request.config.cache
-    folder = (
-        cache.mkdir(f"mlflow-schema-{mlflow_version('mlflow')}")
-        if cache is not None
-        else tmp_path_factory.mktemp("mlflow-schema")
-    )
-    database = folder / "mlflow.db"
-    if not database.exists():
-        building = folder / f"building-{os.getpid()}.db"
-        tracking.initialise(tracking_uri=f"sqlite:///{building}")
-        building.replace(database)
-    return database
-
-
-@pytest.fixture
-def rebalance_home(tmp_path, _mlflow_template_db, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    with (
-        closing(sqlite3.connect(_mlflow_template_db)) as source,
-        closing(sqlite3.connect(home / "mlflow.db")) as copy,
-    ):
-        source.backup(copy)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("REBALANCE_HOME", str(home))
-    return home

@@ -16,6 +16,7 @@ from models import (
     ranking_order,
     top_k_overlap,
 )
+from models._metrics import precision_curve
 
 
 def test_ties_at_the_cut_off_go_to_the_smaller_household_id_and_are_counted():
@@ -109,3 +110,14 @@ def test_top_k_overlap_measures_how_many_stay_on_the_list():
     assert top_k_overlap(
         score_before=before, score_after=before, household_ids=household_ids, k=3
     ) == pytest.approx(1.0)
+
+
+def test_precision_curve_runs_from_the_top_household_to_max_k():
+    labels = np.array([1, 1, 0, 1, 0, 0, 0, 0, 0, 0])
+    score = np.arange(10, 0, -1, dtype=float)
+    curve = precision_curve(
+        labels=labels, score=score, household_ids=np.arange(10).astype(str), max_k=4
+    )
+    assert list(curve["k"]) == [1, 2, 3, 4]
+    assert list(curve["precision"]) == [1.0, 1.0, 2 / 3, 0.75]
+    assert list(curve["recall"]) == [1 / 3, 2 / 3, 2 / 3, 1.0]
