@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 
@@ -385,12 +386,10 @@ def serve(
 
 
 def run_server(settings, *, host: str, port: int) -> None:
-    import uvicorn
-
-    from api.app import create_app
+    from api.app import serve as serve_app
 
     console.print(f"Rebalance is at http://{host}:{port}  (Ctrl-C to stop)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    serve_app(settings, host=host, port=port)
 
 
 DEMO_END = "2026-11-15"
@@ -445,6 +444,11 @@ def run_demo(settings, *, households: int, seed: int, progress) -> dict:
     trained, decision = stage(
         "Training the escalation model (temporal validation, MLflow)",
         lambda: pipeline.train_model(settings, as_of=as_of, promote=True),
+    )
+    # Last week's scores too, so that "what changed" has a week to compare with.
+    stage(
+        "Scoring last week, for what changed",
+        lambda: pipeline.score_week(settings, as_of=as_of - pd.Timedelta(days=7)),
     )
     scores = stage(
         "Scoring every household with reasons", lambda: pipeline.score_week(settings, as_of=as_of)

@@ -113,6 +113,8 @@ def world(tmp_path_factory) -> World:
     home = tmp_path_factory.mktemp("world") / "home"
     _city_extract(home / "extract")
     ingest_folder(home / "extract", home=home)
+    # The store holds the data now; the CSV files need not be copied for every test.
+    shutil.rmtree(home / "extract")
     tables = Store(home).read_tables()
     outcome = fit_and_evaluate(tables=tables, as_of=CITY_END, settings=QUICK)
     _weekly_run(home, tables, outcome=outcome)
