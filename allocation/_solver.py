@@ -37,7 +37,7 @@ from allocation._settings import AllocationSettings
 
 VALUE_SCALE = 1_000_000  # objective coefficients are value x 1e6, rounded to integers
 UTILISATION_SCALE = 10_000  # utilisation in basis points
-STAGE_SHARE = {"value": 0.8, "balance": 0.2}  # of a component's work budget
+STAGE_SHARE = {"value": 0.85, "balance": 0.15}  # of a component's share of its lane's work
 # CP-SAT's deterministic time ("work", machine-independent) granted per second of the time limit
 # and per thread. Measured at 0.55-0.85 work units per CPU second on a 2-core machine, 0.4 leaves
 # room for the relaxation, model building and explanations, so that the work limit, not the
@@ -445,18 +445,21 @@ def _lanes(components: list[_Component], threads: int) -> list[list[_Component]]
 def _solve_lane(
     lane: list[_Component], settings: AllocationSettings, deadline: float
 ) -> list[_Progress]:
-    """Each component of the lane in turn. The lane's stage-1 work is a pool: a component gets
-    its size's share of what is left. Work used is deterministic, so the shares are too."""
-    pool = sum(part.work for part in lane) * STAGE_SHARE["value"]
+    """Each component of the lane in turn, drawing on the lane's work pool: stage 1 gets the
+    component's size share of what is left; stage 2 runs only if stage 1 reached the tolerance.
+    Work used is deterministic, so every share is too."""
+    pool = sum(part.work for part in lane)
     done = []
     for position, part in enumerate(lane):
         share = len(part.pairs) / sum(len(later.pairs) for later in lane[position:])
         # On a busy machine the clock may bind first: each component keeps its share of it too.
         now = time.perf_counter()
         progress = _start(part, settings, now + max(0.0, deadline - now) * share)
-        _maximise(progress, settings, work=pool * share)
+        _maximise(progress, settings, work=pool * share * STAGE_SHARE["value"])
         pool = max(0.0, pool - progress.stages["value"]["work"])
-        _balance(progress, settings, work=part.work * STAGE_SHARE["balance"])
+        if progress.stages["value"]["finished"]:
+            _balance(progress, settings, work=pool * share * STAGE_SHARE["balance"])
+            pool = max(0.0, pool - progress.stages["balance"]["work"])
         done.append(progress)
     return done
 
