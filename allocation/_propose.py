@@ -31,6 +31,7 @@ from allocation._locks import APPLIED, LockContext, judge_locks
 from allocation._settings import AllocationInputError, AllocationSettings, Proposal
 from allocation._solver import ORTOOLS_VERSION, SOLVER_SETTINGS, VALUE_SCALE, solve_allocation
 
+ASSEMBLY_RESERVE_S = 0.5  # seconds kept from the time limit for explanations and the summary
 ROW_COLUMNS = [
     "household_id",
     "rank",
@@ -439,15 +440,17 @@ def _assemble(prepared: _Prepared, chosen: pd.Series, run: _Run) -> Proposal:
 
 
 def _decide(
-    decide: Callable[[_Prepared], tuple[pd.Series, list[dict]]],
+    decide: Callable[[_Prepared, float], tuple[pd.Series, list[dict]]],
     *,
     method: str,
     inputs: dict[str, Any],
     settings: AllocationSettings,
 ) -> Proposal:
+    # The time limit covers the whole proposal; the explanations need a moment at the end.
+    deadline = time.perf_counter() + settings.time_limit_s - ASSEMBLY_RESERVE_S
     prepared = _prepare(inputs, settings=settings)
     started = time.perf_counter()
-    chosen, stats = decide(prepared)
+    chosen, stats = decide(prepared, deadline)
     completed = fill_gaps(prepared.pairs, chosen=chosen, workers=prepared.workers)
     run = _Run(
         method, settings, stats, time.perf_counter() - started, int((completed & ~chosen).sum())
@@ -478,8 +481,8 @@ def propose_allocation(
         "locality": locality,
     }
     return _decide(
-        lambda prepared: solve_allocation(
-            prepared.pairs, workers=prepared.workers, settings=settings
+        lambda prepared, deadline: solve_allocation(
+            prepared.pairs, workers=prepared.workers, settings=settings, deadline=deadline
         ),
         method="cp-sat",
         inputs=inputs,
@@ -507,7 +510,7 @@ def greedy_allocation(
         "locality": locality,
     }
     return _decide(
-        lambda prepared: (greedy_choice(prepared.pairs, workers=prepared.workers), []),
+        lambda prepared, _deadline: (greedy_choice(prepared.pairs, workers=prepared.workers), []),
         method="greedy",
         inputs=inputs,
         settings=settings,

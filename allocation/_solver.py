@@ -10,8 +10,8 @@ Each component (a locality, or localities joined by neighbour rules) is its own 
    takes) gives a proven upper bound and reduced costs; pairs that cannot appear in any allocation
    within the tolerance are removed (reduced-cost fixing); the rounded relaxation is the start;
 3. stage 1: CP-SAT maximises the objective to within relative_gap of its proven bound;
-4. stage 2: among allocations within that tolerance, CP-SAT minimises the highest utilisation,
-   then maximises the objective again (one lexicographic objective).
+4. stage 2 (when stage 1 reached the tolerance): among allocations within it, CP-SAT minimises
+   the highest utilisation, then maximises the objective again (one lexicographic objective).
 Every CP-SAT run is single-threaded with a fixed seed and a deterministic work limit, so the same
 input gives the same proposal. Components are shared among settings.num_workers threads ("lanes");
 in a lane, work a component leaves unused passes to the next. A wall-clock limit is kept as a
@@ -39,12 +39,12 @@ VALUE_SCALE = 1_000_000  # objective coefficients are value x 1e6, rounded to in
 UTILISATION_SCALE = 10_000  # utilisation in basis points
 STAGE_SHARE = {"value": 0.85, "balance": 0.15}  # of a component's share of its lane's work
 # CP-SAT's deterministic time ("work", machine-independent) granted per second of the time limit
-# and per thread. Measured at 0.55-0.85 work units per CPU second on a 2-core machine, 0.4 leaves
+# and per thread. Measured at 0.55-0.85 work units per CPU second on a 2-core machine; 0.5 leaves
 # room for the relaxation, model building and explanations, so that the work limit, not the
 # clock, normally ends a run and the proposal stays reproducible.
-WORK_PER_SECOND = 0.4
-# The clock as a safety net: a run may take this many times its work's expected seconds, and the
-# whole solve this many times settings.time_limit_s.
+WORK_PER_SECOND = 0.5
+# The clock as a safety net: a run may take this many times its work's expected seconds; the
+# whole proposal this many times settings.time_limit_s.
 RUN_CLOCK_FACTOR = 2.0
 TOTAL_CLOCK_FACTOR = 1.0
 
@@ -513,17 +513,24 @@ def _collect(pairs: pd.DataFrame, solved: list[_Progress]) -> pd.Series:
 
 
 def solve_allocation(
-    pairs: pd.DataFrame, *, workers: pd.DataFrame, settings: AllocationSettings
+    pairs: pd.DataFrame,
+    *,
+    workers: pd.DataFrame,
+    settings: AllocationSettings,
+    deadline: float | None = None,
 ) -> tuple[pd.Series, list[dict[str, Any]]]:
     """Choose pairs: at most one worker per household, within every worker's free points.
 
     pairs: household_id, worker_id, component, rank, points, value (one row per allowed pair).
     workers: worker_id, capacity_points, base_points (open + locked), free_points.
-    Returns a boolean mask over pairs.index and one statistics record per component.
+    deadline: time.perf_counter() value the clock safety net must not pass (default: the time
+    limit from now). Returns a boolean mask over pairs.index and one record per component.
     """
     if pairs.empty:
         return pd.Series(False, index=pairs.index), []
-    deadline = time.perf_counter() + settings.time_limit_s * TOTAL_CLOCK_FACTOR
+    if deadline is None:
+        deadline = time.perf_counter() + settings.time_limit_s
+    deadline += settings.time_limit_s * (TOTAL_CLOCK_FACTOR - 1)
     components = _components(pairs, workers, settings)
     lanes = _lanes(components, settings.num_workers)
     with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
