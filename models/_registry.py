@@ -26,6 +26,7 @@ import pandas as pd
 from experiments import tracking
 from experiments.model_card import render_model_card
 from experiments.plots import calibration_plot, feature_importance_plot, precision_at_k_plot
+from features.build import features_as_of, prepare_tables
 from models._gates import PROMOTION_GATES, Gate, GateResult, evaluate_gates
 from models._persist import ChampionModel, load_model, save_model
 from models._settings import MODEL_NAME, TrainSettings
@@ -93,7 +94,12 @@ def _folds_for_card(outcome: TrainingOutcome) -> list[dict[str, str]]:
 
 
 def write_run_artifacts(
-    outcome: TrainingOutcome, *, directory: Path, snapshot_id: str, settings: TrainSettings
+    outcome: TrainingOutcome,
+    *,
+    directory: Path,
+    snapshot_id: str,
+    settings: TrainSettings,
+    explain_features: pd.DataFrame | None = None,
 ) -> Path:
     """The run's files: model/, plots/, tables as CSV, the feature list and the model card."""
     save_model(outcome.model, directory / "model", horizon_weeks=settings.horizon_weeks)
@@ -120,8 +126,45 @@ def write_run_artifacts(
         churn=outcome.churn,
         truth=outcome.truth,
     )
+    if explain_features is not None:
+        card += _global_explanation(outcome, features=explain_features, directory=directory)
     (directory / "model_card.md").write_text(card, encoding="utf-8")
     return directory
+
+
+def _global_explanation(
+    outcome: TrainingOutcome, *, features: pd.DataFrame, directory: Path
+) -> str:
+    """SHAP summary and dependence plots, and the effect-direction check as a model card section."""
+    from experiments.shap_plots import global_explanation_plots
+    from models.explain import effect_direction_checks
+
+    booster = outcome.model.booster_
+    global_explanation_plots(booster, features, directory / "plots" / "shap")
+    checks = effect_direction_checks(booster=booster, features=features)
+    checks.to_csv(directory / "effect_directions.csv", index=False)
+    passed = int((checks["status"] == "pass").sum())
+    failed = int((checks["status"] == "fail").sum())
+    header = "| " + " | ".join(checks.columns) + " |"
+    rule = "|" + "---|" * len(checks.columns)
+    cells = checks.map(lambda value: f"{value:.3f}" if isinstance(value, float) else str(value))
+    rows = ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(
+        [
+            "",
+            "## Direction of the main effects",
+            "",
+            "Does more of a reviewed indicator ever lower the risk? One check per indicator on the",
+            f"{len(features):,} holdout households, from the exact SHAP values: {passed} pass,",
+            f"{failed} fail, {len(checks) - passed - failed} not tested (the model never varies",
+            "them). A failure is for a person to review before promotion.",
+            "",
+            header,
+            rule,
+            *rows,
+            "",
+        ]
+    )
 
 
 def _run_tags(outcome: TrainingOutcome, *, snapshot_id: str) -> dict[str, str]:
@@ -140,14 +183,23 @@ def log_outcome(
     settings: TrainSettings,
     home: str | Path,
     tracking_uri: str | None = None,
+    explain_features: pd.DataFrame | None = None,
 ) -> TrainResult:
-    """Log a fitted outcome as an MLflow run; its model becomes the new `challenger` version."""
+    """Log a fitted outcome as an MLflow run; its model becomes the new `challenger` version.
+
+    With `explain_features` (the holdout households' features) the run also gets the global SHAP
+    view and the effect-direction check in its model card.
+    """
     uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
     tags = _run_tags(outcome, snapshot_id=snapshot_id)
     params = settings.as_params() | tags | {"feature_count": str(len(outcome.model.feature_names_))}
     with tempfile.TemporaryDirectory(prefix="rebalance-run-") as scratch:
         artifacts = write_run_artifacts(
-            outcome, directory=Path(scratch), snapshot_id=snapshot_id, settings=settings
+            outcome,
+            directory=Path(scratch),
+            snapshot_id=snapshot_id,
+            settings=settings,
+            explain_features=explain_features,
         )
         registered = tracking.log_training_run(
             tracking_uri=uri,
@@ -179,8 +231,14 @@ def train(
 ) -> TrainResult:
     """Cross-validate, fit and log a model; the new version becomes the `challenger`."""
     outcome = fit_and_evaluate(tables=tables, as_of=as_of, settings=settings, truth=truth)
+    holdout_features = features_as_of(prepare_tables(tables), as_of=outcome.holdout.test_as_of)
     return log_outcome(
-        outcome, snapshot_id=snapshot_id, settings=settings, home=home, tracking_uri=tracking_uri
+        outcome,
+        snapshot_id=snapshot_id,
+        settings=settings,
+        home=home,
+        tracking_uri=tracking_uri,
+        explain_features=holdout_features,
     )
 
 

@@ -172,10 +172,13 @@ def test_train_logs_parameters_metrics_artifacts_and_model_card(
         "metrics.csv",
         "features.json",
         "model_card.md",
+        "effect_directions.csv",
     ):
         assert (downloaded / name).is_file(), name
+    assert list((downloaded / "plots" / "shap").glob("*.png")), "the global SHAP view is logged"
     card = (downloaded / "model_card.md").read_text()
-    for heading in ("## Intended use", "## Data and label", "## Validation", "## Limitations"):
+    headings = ("## Intended use", "## Data and label", "## Validation", "## Limitations")
+    for heading in (*headings, "## Direction of the main effects"):
         assert heading in card
     assert (
         json.loads((downloaded / "features.json").read_text())
