@@ -31,16 +31,21 @@ def _mlflow_template_db(request, tmp_path_factory) -> Path:
     return database
 
 
-@pytest.fixture
-def rebalance_home(tmp_path, _mlflow_template_db, monkeypatch) -> Path:
-    """An empty working store whose MLflow database already has its schema."""
-    home = tmp_path / "home"
-    home.mkdir()
+def new_home(home: Path, *, mlflow_schema: Path) -> Path:
+    """Create a working store whose MLflow database is a copy of the initialised schema."""
+    home.mkdir(parents=True)
     with (
-        closing(sqlite3.connect(_mlflow_template_db)) as source,
+        closing(sqlite3.connect(mlflow_schema)) as source,
         closing(sqlite3.connect(home / "mlflow.db")) as copy,
     ):
         source.backup(copy)
+    return home
+
+
+@pytest.fixture
+def rebalance_home(tmp_path, _mlflow_template_db, monkeypatch) -> Path:
+    """An empty working store whose MLflow database already has its schema."""
+    home = new_home(tmp_path / "home", mlflow_schema=_mlflow_template_db)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("REBALANCE_HOME", str(home))
     return home

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from features.store import Store
+from tests.conftest import new_home
 
 HOUSEHOLDS = 4000
 TRAINING = """
@@ -21,16 +22,7 @@ num_threads = 1
 
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory, _mlflow_template_db):
-    import sqlite3
-    from contextlib import closing
-
-    home = tmp_path_factory.mktemp("demo") / "home"
-    home.mkdir()
-    with (
-        closing(sqlite3.connect(_mlflow_template_db)) as source,
-        closing(sqlite3.connect(home / "mlflow.db")) as copy,
-    ):
-        source.backup(copy)
+    home = new_home(tmp_path_factory.mktemp("demo") / "home", mlflow_schema=_mlflow_template_db)
     (home / "rebalance.toml").write_text(TRAINING)
     result = CliRunner().invoke(
         app,
