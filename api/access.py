@@ -40,8 +40,9 @@ NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
         ("This week's proposal", "/proposal"),
         ("Households in my locality", "/locality"),
         ("Decisions", "/decisions"),
+        ("Programme", "/programme"),
     ),
-    DATA_SCIENTIST: (("Models", "/models"),),
+    DATA_SCIENTIST: (("Models", "/models"), ("Programme", "/programme")),
     ADMIN: (("Users", "/admin/users"), ("Audit log", "/admin/audit")),
 }
 
@@ -141,3 +142,8 @@ def check_models(principal: Principal) -> None:
 
 def check_admin(principal: Principal) -> None:
     require_role(principal, (ADMIN,), doing="manage users or read the audit log")
+
+
+def check_programme(principal: Principal) -> None:
+    """The programme's results (no household-level data) are for managers and data scientists."""
+    require_role(principal, (LOCALITY_MANAGER, DATA_SCIENTIST), doing="see the programme results")

@@ -11,7 +11,11 @@ plain 500 that reveals nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -24,7 +28,7 @@ from api import auth
 from api.access import AccessRefused
 from api.audit import AuditUnavailable
 from api.deps import CsrfRefused, NotSignedIn, NoWeekYet, ServiceState, session_from_cookie
-from api.routes import admin, docs, households, models, proposals, render, session
+from api.routes import admin, docs, households, models, programme, proposals, render, session
 from api.routes._proposals import RuleBroken
 from api.service_db import ConflictError
 from api.settings import Settings, load_settings
@@ -189,6 +193,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _answer(request, 500, "Something went wrong on our side; it has been logged.")
 
 
+@contextlib.asynccontextmanager
+async def _load_week_at_start(app: FastAPI) -> AsyncIterator[None]:
+    """Start loading the week as the server starts (in the background: the sign-in page and
+    the API answer meanwhile), so that the first household read does not wait 5-10 s for it."""
+
+    def load() -> None:
+        # NoWeekYet and an unreadable run are answered (503) and logged when a request asks.
+        with contextlib.suppress(NoWeekYet):
+            app.state.service.weeks.current()
+
+    threading.Thread(target=load, name="week-loader", daemon=True).start()
+    yield
+
+
 def create_app(
     settings: Settings | None = None, *, throttle: auth.ThrottlePolicy | None = None
 ) -> FastAPI:
@@ -201,27 +219,51 @@ def create_app(
         openapi_tags=TAGS,
         docs_url=None,
         redoc_url=None,
+        lifespan=_load_week_at_start,
     )
     app.state.service = ServiceState(settings, throttle=throttle)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (session, households, proposals, models, admin, docs):
+    for module in (session, households, proposals, models, programme, admin, docs):
         app.include_router(module.router)
     _install_error_handlers(app)
+    # Added first, so it runs inside SecurityHeaders: its answers get the same headers.
+    app.add_middleware(households.HouseholdReads)
     app.add_middleware(SecurityHeaders)
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app over the settings in the environment (how each of several workers builds it)."""
+    return create_app(load_settings())
+
+
 def serve(
-    settings: Settings | None = None, *, host: str | None = None, port: int | None = None
+    settings: Settings | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
 ) -> None:
-    """Run the service until interrupted (`rebalance serve`)."""
+    """Run the service until interrupted (`rebalance serve`).
+
+    `workers` > 1 runs that many processes on one socket, each with the week in memory (about
+    1.5 GB each for a 110,000-household city) and its own audit writer; they share service.db,
+    whose write lock keeps one audit chain in commit order. One worker uses one core at most.
+    """
     import uvicorn
 
     settings = settings or load_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
-        access_log=False,
-    )
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "server_header": False,
+    }
+    if workers <= 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Each worker process builds its own app from the environment: pass the settings there.
+    os.environ["REBALANCE_HOME"] = str(settings.home)
+    os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **options)

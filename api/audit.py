@@ -12,13 +12,14 @@ commit) so that auditing every read stays cheap under load.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from api.access import AccessRefused, Principal
@@ -94,13 +95,22 @@ def entry_hash(*, previous_hash: str, content: str) -> str:
 
 def append_entry(connection: sqlite3.Connection, entry: AuditEntry) -> int:
     """Add an entry inside the caller's write transaction; returns its id."""
+    _insert(connection, entry, previous_hash=_last_hash(connection))
+    return int(connection.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
+def _last_hash(connection: sqlite3.Connection) -> str:
     last = connection.execute(
         "SELECT entry_hash FROM audit ORDER BY entry_id DESC LIMIT 1"
     ).fetchone()
-    previous_hash = GENESIS_HASH if last is None else last["entry_hash"]
+    return GENESIS_HASH if last is None else last["entry_hash"]
+
+
+def _insert(connection: sqlite3.Connection, entry: AuditEntry, *, previous_hash: str) -> str:
+    """Insert the entry chained to `previous_hash`; returns its own hash."""
     at = now_text()
-    content = _content(entry, at=at)
-    cursor = connection.execute(
+    chained = entry_hash(previous_hash=previous_hash, content=_content(entry, at=at))
+    connection.execute(
         "INSERT INTO audit (at, actor, role, action, target, outcome, purpose, detail,"
         " previous_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -113,33 +123,53 @@ def append_entry(connection: sqlite3.Connection, entry: AuditEntry) -> int:
             entry.purpose,
             json.dumps(entry.detail, sort_keys=True, separators=(",", ":"), default=str),
             previous_hash,
-            entry_hash(previous_hash=previous_hash, content=content),
+            chained,
         ),
     )
-    return int(cursor.lastrowid)
+    return chained
 
 
 class AuditWriter:
     """Group commit: entries from concurrent requests are written in one durable transaction.
 
-    `record` returns only once its entry is committed (or raises AuditUnavailable), so a caller
-    can hand out data knowing the read is on record.
+    One writer thread takes every entry waiting, appends them in arrival order inside one
+    BEGIN IMMEDIATE ... COMMIT (synchronous=FULL: one fsync for the batch) and only then tells
+    each caller. `record` (for threads) and `record_async` (for the event loop, without tying
+    up a worker thread) return only once their entry is committed, or raise AuditUnavailable,
+    so a caller hands out data knowing the read is on record. Several service processes may
+    each run a writer: SQLite's write lock serialises their batches and each batch reads the
+    chain's last hash inside its transaction, so the chain stays one and in commit order.
     """
 
     def __init__(self, db: ServiceDB) -> None:
         self.db = db
-        self._pending: queue.Queue = queue.Queue()
+        self._pending: queue.SimpleQueue = queue.SimpleQueue()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.batches = 0
 
     def record(self, entry: AuditEntry) -> None:
         self._ensure_started()
-        done, outcome = threading.Event(), {}
-        self._pending.put((entry, done, outcome))
-        if not done.wait(_WAIT_SECONDS) or "error" in outcome:
+        waiter = _ThreadWaiter()
+        self._pending.put((entry, waiter))
+        if not waiter.done.wait(_WAIT_SECONDS) or waiter.error:
+            raise AuditUnavailable("the audit log could not be written; nothing was shown")
+
+    async def record_async(self, entry: AuditEntry) -> None:
+        """`record` for a coroutine: the event loop serves others while the batch commits."""
+        self._ensure_started()
+        future = asyncio.get_running_loop().create_future()
+        self._pending.put((entry, future))
+        try:
+            error = await asyncio.wait_for(future, _WAIT_SECONDS)
+        except TimeoutError:
+            error = "timeout"
+        if error:
             raise AuditUnavailable("the audit log could not be written; nothing was shown")
 
     def _ensure_started(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -156,15 +186,42 @@ class AuditWriter:
             self._commit(batch)
 
     def _commit(self, batch: list) -> None:
+        error = ""
         try:
             with self.db.write() as connection:
-                for entry, _, _ in batch:
-                    append_entry(connection, entry)
-        except Exception as error:  # every waiter must hear about it, whatever it was
-            for _, _, outcome in batch:
-                outcome["error"] = type(error).__name__
-        for _, done, _ in batch:
-            done.set()
+                previous_hash = _last_hash(connection)
+                for entry, _ in batch:
+                    previous_hash = _insert(connection, entry, previous_hash=previous_hash)
+        except Exception as failure:  # every waiter must hear about it, whatever it was
+            error = type(failure).__name__
+        self.batches += 1
+        _settle(batch, error=error)
+
+
+@dataclass
+class _ThreadWaiter:
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str = ""
+
+
+def _settle(batch: list, *, error: str) -> None:
+    # One wake-up per event loop per batch, not one per entry.
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+    for _, waiter in batch:
+        if isinstance(waiter, _ThreadWaiter):
+            waiter.error = error
+            waiter.done.set()
+        else:
+            by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a loop that has closed has nobody waiting
+            loop.call_soon_threadsafe(_resolve, futures, error)
+
+
+def _resolve(futures: list[asyncio.Future], error: str) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(error)
 
 
 def record_now(db: ServiceDB, entry: AuditEntry) -> None:
@@ -233,29 +290,34 @@ def audited(
     so the caller hands out data only once the read is on record. (`record_allowed=False` when
     the caller records success itself, in the same transaction as the change it makes.)"""
     detail: dict = {}
+    what = {"action": action, "target": target, "purpose": purpose}
     try:
         yield detail
     except AccessRefused as refusal:
-        writer.record(
-            _entry(
-                principal,
-                action=action,
-                target=target,
-                purpose=purpose,
-                outcome="refused",
-                detail=detail | {"status": refusal.status_code},
-            )
-        )
+        writer.record(_refused(principal, refusal, detail=detail, **what))
         raise
-    writer.record(
-        _entry(
-            principal,
-            action=action,
-            target=target,
-            purpose=purpose,
-            outcome="allowed",
-            detail=detail,
-        )
+    if record_allowed:
+        writer.record(_entry(principal, outcome="allowed", detail=detail, **what))
+
+
+@contextlib.asynccontextmanager
+async def audited_async(
+    writer: AuditWriter, principal: Principal, *, action: str, target: str, purpose: str
+) -> AsyncIterator[dict]:
+    """`audited` for coroutines: the same entries, awaited instead of blocking a thread."""
+    detail: dict = {}
+    what = {"action": action, "target": target, "purpose": purpose}
+    try:
+        yield detail
+    except AccessRefused as refusal:
+        await writer.record_async(_refused(principal, refusal, detail=detail, **what))
+        raise
+    await writer.record_async(_entry(principal, outcome="allowed", detail=detail, **what))
+
+
+def _refused(principal: Principal, refusal: AccessRefused, *, detail: dict, **what) -> AuditEntry:
+    return _entry(
+        principal, outcome="refused", detail=detail | {"status": refusal.status_code}, **what
     )
 
 

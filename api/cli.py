@@ -187,12 +187,19 @@ def train(
         int | None, typer.Option(min=1, help="Weeks between as-of dates.")
     ] = None,
     folds: Annotated[int | None, typer.Option(min=1, help="Temporal validation folds.")] = None,
+    reweight: Annotated[
+        str | None,
+        typer.Option(
+            help="Mitigation: reweight training by sex, ethnicity, disability, age_band or "
+            "locality (docs/fairness.md)."
+        ),
+    ] = None,
     home: Home = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Train a challenger with temporal cross-validation, calibration and baselines (MLflow)."""
+    """Train a challenger: temporal validation, calibration, baselines, bias audit (MLflow)."""
     settings = load_settings(home=home, tracking_uri=tracking_uri)
-    overrides = {"step_weeks": step_weeks, "folds": folds}
+    overrides = {"step_weeks": step_weeks, "folds": folds, "reweight_attribute": reweight}
     settings = replace(
         settings,
         training=settings.training | {k: v for k, v in overrides.items() if v is not None},
@@ -207,6 +214,9 @@ def train(
     out.print(f"Model {result.model_name} version {result.model_version} (run {result.run_id})")
     for name, value in result.headline().items():
         out.print(f"  {name:<34} {value:.4f}")
+    if result.fairness_gate is not None:
+        verdict = "passed" if result.fairness_gate.passed else "FAILED"
+        out.print(f"  bias audit: {verdict}: {result.fairness_gate.message}", markup=False)
     if decision is not None:
         print_decision(decision)
 
@@ -216,11 +226,13 @@ def print_decision(decision) -> None:
         mark = "pass" if gate.passed else "FAIL"
         out.print(f"  [{mark}] {gate.name}: {gate.message}", markup=False)
     out.print(decision.message, markup=False)
+    for path in decision.records:
+        out.print(f"  record: {path}", markup=False)
 
 
 @app.command()
 def promote(home: Home = None, tracking_uri: TrackingUri = None) -> None:
-    """Make the challenger the champion if it beats it and passes every gate."""
+    """Make the challenger the champion if it passes every gate (fairness included)."""
     try:
         decision = pipeline.promote_model(load_settings(home=home, tracking_uri=tracking_uri))
     except (ValueError, LookupError) as error:
@@ -491,6 +503,97 @@ def print_demo(settings, week: dict) -> None:
             f"  {user['role']:<17} {user['username']:<14} password {user['password']}  {scope}",
             markup=False,
         )
+
+
+@app.command()
+def simulate(
+    weeks: Annotated[int, typer.Option(min=1, max=520, help="Weeks to simulate.")] = 52,
+    policy: Annotated[
+        str, typer.Option(help="product, greedy, fcfs, random, oracle, none, or all.")
+    ] = "all",
+    households: Annotated[int, typer.Option(min=200, help="Households in the city.")] = 110_000,
+    seeds: Annotated[int, typer.Option(min=1, max=50, help="Seeds (cities) per policy.")] = 3,
+    rollout: Annotated[str, typer.Option(help="all, or staggered (early and late wards).")] = "all",
+    late_start: Annotated[
+        int, typer.Option(min=1, help="Week the late wards start (staggered roll-out).")
+    ] = 26,
+    time_limit: Annotated[
+        float, typer.Option(min=0.6, help="Seconds for each weekly optimiser run.")
+    ] = 2.0,
+    model: Annotated[str, typer.Option(help="auto, champion or train.")] = "auto",
+    home: Home = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Run the synthetic city forward under allocation policies; write the programme results."""
+    from experiments.simulation import POLICIES, SimulationSettings
+
+    policies = POLICIES if policy == "all" else (policy,)
+    if model not in ("auto", "champion", "train"):
+        fail(f"--model must be auto, champion or train, not {model!r}")
+    try:
+        simulation = SimulationSettings(
+            weeks=weeks,
+            households=households,
+            seeds=tuple(range(seeds)),
+            policies=policies,
+            rollout=rollout,
+            late_start_week=min(late_start, weeks),
+            time_limit_s=time_limit,
+        )
+    except ValueError as error:
+        fail(str(error))
+    settings = load_settings(home=home, tracking_uri=tracking_uri)
+    try:
+        with console.status("Simulating...") as status:
+            result, paths, _ = pipeline.simulate_programme(
+                settings,
+                simulation=simulation,
+                model_choice=model,
+                progress=lambda message: status.update(message),
+            )
+    except (ValueError, LookupError) as error:
+        fail(str(error))
+    print_simulation(result, folder=paths["summary"].parent)
+
+
+def interval_cell(row: dict, name: str, *, digits: int = 0) -> str:
+    low, high = row[f"{name}_low"], row[f"{name}_high"]
+    band = "" if pd.isna(low) else f" ({low:,.{digits}f} to {high:,.{digits}f})"
+    return f"{row[name]:,.{digits}f}{band}"
+
+
+def print_simulation(result, *, folder: Path) -> None:
+    from rich.table import Table
+
+    from experiments.simulation import per_case_check, policy_table
+
+    table = Table(title="Policies (mean over seeds, 95% interval)")
+    for column in (
+        "policy",
+        "crises prevented",
+        "expected",
+        "helped",
+        "utilisation",
+        "cost avoided",
+    ):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for row in policy_table(result).to_dict(orient="records"):
+        table.add_row(
+            row["policy"],
+            interval_cell(row, "crises_prevented"),
+            interval_cell(row, "expected_crises_prevented", digits=1),
+            interval_cell(row, "households_helped"),
+            f"{row['utilisation']:.0%}",
+            f"£{row['cost_avoided']:,.0f}",
+        )
+    out.print(table)
+    check = per_case_check(result)
+    out.print(
+        f"Cost avoided per case ({check['policy']}): £{check['per_case']:,.0f}, "
+        f"{check['position']} £{check['band_low']:,.0f}-£{check['band_high']:,.0f}",
+        markup=False,
+    )
+    out.print(f"Results: {folder}", markup=False)
 
 
 def register_subcommands() -> None:

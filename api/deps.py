@@ -15,6 +15,7 @@ cookie and, for every form post, a CSRF secret bound to that session.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
@@ -22,6 +23,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -39,9 +41,13 @@ from api.service_db import ServiceDB, open_service_db
 from api.settings import Settings
 from features.store import Store, StoreError
 from models import SCORE_COLUMNS
-from models._reasons import load_templates, risk_bands
-from models._timeline import household_tables, shared_since, timeline
-from models.explain import HouseholdRecords, index_records
+from models.explain import (
+    HouseholdRecords,
+    household_timeline,
+    index_records,
+    risk_bands,
+    shared_since,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ SESSION_COOKIE = "rebalance_session"
 SIGN_IN_COOKIE = "rebalance_sign_in"
 REASON_SEPARATOR = " | "
 _RECHECK_SECONDS = 2.0
+_MEMO_LIMIT = 30_000
 WEEK_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -98,7 +105,7 @@ class ScoreRows:
             name: scores[name].to_numpy(dtype=object if scores[name].dtype == "str" else None)
             for name in scores.columns
         }
-        columns["band"] = risk_bands(scores["risk"].to_numpy(np.float64), templates=_templates())
+        columns["band"] = risk_bands(scores["risk"].to_numpy(np.float64))
         return cls(
             position={key: at for at, key in enumerate(columns["household_id"])}, columns=columns
         )
@@ -118,6 +125,28 @@ def _plain(value: object) -> object:
     if isinstance(value, float) and np.isnan(value):
         return None
     return value.item() if isinstance(value, np.generic) else value
+
+
+class BoundedMemo:
+    """Values computed once and kept, forgetting the oldest beyond `limit` (a week's worth of
+    every household would not fit in memory, and most are never opened)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._values: dict = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, key: object, build: Callable[[], object]) -> object:
+        value = self._values.get(key)
+        if value is None:
+            value = self._values[key] = build()
+            while len(self._values) > self.limit:
+                # Threads may evict at the same time: losing that race only forgets one more.
+                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                    del self._values[next(iter(self._values))]
+        return value
 
 
 @dataclass(frozen=True)
@@ -148,7 +177,14 @@ class LoadedWeek:
     proposal_workers: pd.DataFrame | None
     proposal_summary: dict
     snapshot_id: str
-    _timelines: dict = field(default_factory=dict, compare=False, repr=False)
+    # What pages are made of, computed on first use and kept for this week only: a new weekly
+    # run or snapshot is a new LoadedWeek, so nothing cached outlives the figures it shows.
+    _timelines: BoundedMemo = field(
+        default_factory=lambda: BoundedMemo(_MEMO_LIMIT), compare=False, repr=False
+    )
+    bodies: BoundedMemo = field(
+        default_factory=lambda: BoundedMemo(_MEMO_LIMIT), compare=False, repr=False
+    )
 
     @property
     def as_of_text(self) -> str:
@@ -156,14 +192,12 @@ class LoadedWeek:
 
     def household_timeline(self, household_id: str) -> list[dict]:
         """Records shared by the as-of date, most recent first (computed once per household)."""
-        cached = self._timelines.get(household_id)
-        if cached is None:
-            household = household_tables(self.records, household_id)
-            cached = timeline(household, as_of=self.as_of, templates=_templates())
-            if len(self._timelines) > 50_000:
-                self._timelines.clear()
-            self._timelines[household_id] = cached
-        return cached
+        return self._timelines.get(
+            household_id,
+            lambda: household_timeline(
+                records=self.records, household_id=household_id, as_of=self.as_of
+            ),
+        )
 
     def decided_case_open(self, *, household_id: str, opened_at: str) -> bool:
         """Is a case opened by a decision still the household's open case? Partners' records
@@ -179,14 +213,10 @@ class LoadedWeek:
         return shared_since(self.household_timeline(household_id), since=since)
 
 
-@functools.cache
-def _templates():
-    return load_templates()
-
-
+@functools.lru_cache(maxsize=65_536)
 def risk_band(risk: float) -> str:
     """The reviewed band (low, medium, high, very high) of a calibrated risk."""
-    return str(risk_bands(np.array([float(risk)]), templates=_templates())[0])
+    return str(risk_bands(np.array([float(risk)]))[0])
 
 
 def split_reasons(text: object) -> list[str]:
@@ -313,16 +343,22 @@ class WeekCache:
         return None
 
     def current(self) -> LoadedWeek:
-        """The loaded week (NoWeekYet before the first weekly run)."""
-        if time.monotonic() - self._checked_at >= self.recheck_seconds:
+        """The loaded week (NoWeekYet before the first weekly run); while the first week is
+        loading (at start-up, in the background), callers wait for it."""
+        if not self._checked_recently():
             self._refresh()
         if self._week is None:
             raise NoWeekYet()
         return self._week
 
+    def _checked_recently(self) -> bool:
+        first_load_running = self._week is None and self._loading is not None
+        recent = time.monotonic() - self._checked_at < self.recheck_seconds
+        return recent and not first_load_running
+
     def _refresh(self) -> None:
         with self._lock:
-            if time.monotonic() - self._checked_at < self.recheck_seconds:
+            if self._checked_recently():
                 return
             signature = _signature(self.settings)
             self._checked_at = time.monotonic()

@@ -52,6 +52,34 @@ def train_settings(settings: Settings):
     )
 
 
+def fairness_settings(settings: Settings):
+    """The council's fairness policy: `[fairness]` of rebalance.toml over the product's defaults.
+
+    [fairness]
+    metrics = ["false_negative_rate", "recall_at_k", "predicted_to_observed"]
+    min_ratio = 0.8
+    max_ratio = 1.25
+    min_households = 100
+    min_positives = 10
+    confidence = 0.95        # "none": judge the bare ratios
+    correction = "holm"      # or "none"
+    attributes = ["sex", "ethnicity", "disability", "age_band", "locality"]
+    """
+    import tomllib
+
+    from experiments.fairness import fairness_gate_from_mapping
+
+    config_path = settings.home / "rebalance.toml"
+    values = {}
+    if config_path.exists():
+        with config_path.open("rb") as config_file:
+            values = tomllib.load(config_file).get("fairness", {})
+    try:
+        return fairness_gate_from_mapping(values)
+    except ValueError as error:
+        raise ValueError(f"{config_path}: {error}") from None
+
+
 def allocation_settings(settings: Settings):
     from allocation import AllocationSettings
 
@@ -84,6 +112,7 @@ def train_model(settings: Settings, *, as_of, promote: bool = False):
 
     store = open_store(settings)
     training = train_settings(settings)
+    fairness = fairness_settings(settings)
     result = train(
         tables=store.read_tables(),
         snapshot_id=store.current_snapshot_id(),
@@ -92,10 +121,14 @@ def train_model(settings: Settings, *, as_of, promote: bool = False):
         home=settings.home,
         tracking_uri=settings.tracking_uri,
         truth=read_truth(settings),
+        fairness=fairness,
     )
     decision = (
         promote_challenger(
-            home=settings.home, settings=training, tracking_uri=settings.tracking_uri
+            home=settings.home,
+            settings=training,
+            tracking_uri=settings.tracking_uri,
+            fairness=fairness,
         )
         if promote
         else None
@@ -107,7 +140,10 @@ def promote_model(settings: Settings):
     from models import promote
 
     return promote(
-        home=settings.home, settings=train_settings(settings), tracking_uri=settings.tracking_uri
+        home=settings.home,
+        settings=train_settings(settings),
+        tracking_uri=settings.tracking_uri,
+        fairness=fairness_settings(settings),
     )
 
 
@@ -229,3 +265,39 @@ def write_summary(*, path: Path, scores: pd.DataFrame, proposal, as_of: pd.Times
 def write_json(path: Path, payload: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+def simulate_programme(
+    settings: Settings, *, simulation, model_choice: str = "auto", progress=None
+):
+    """Run the policy simulation, write it under <home>/programme/ and log it to MLflow.
+
+    model_choice: "champion" scores with the home's champion, "train" trains one on the first
+    seed's history (cached under <home>/simulation-models/), "auto" uses the champion if any.
+    Returns (result, paths written, MLflow run ids).
+    """
+    from experiments import tracking
+    from experiments.simulation import simulate, tracking_runs, write_simulation
+
+    model, info = None, None
+    if model_choice in ("auto", "champion"):
+        try:
+            chosen = champion(settings)
+            model = chosen.estimator
+            info = {"source": "champion", "version": chosen.version, "run_id": chosen.run_id}
+        except LookupError:
+            if model_choice == "champion":
+                raise
+    result = simulate(
+        simulation,
+        model=model,
+        model_info=info,
+        cache_dir=settings.home / "simulation-models",
+        progress=progress,
+    )
+    out = settings.home / "programme"
+    paths = write_simulation(result, out)
+    run_ids = tracking.log_simulation_runs(
+        tracking_uri=settings.tracking_uri, runs=tracking_runs(result), artifacts_dir=out
+    )
+    return result, paths, run_ids

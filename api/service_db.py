@@ -631,6 +631,21 @@ def decisions_of_locality(
     return [dict(row) | {"shown_reasons": json.loads(row["shown_reasons"])} for row in rows]
 
 
+def decisions_for_export(connection: sqlite3.Connection, *, since: str | None = None) -> list[dict]:
+    """Every decision (optionally those decided at or after `since`), oldest first, with the
+    week and model version of the proposal it was made on."""
+    query = (
+        "SELECT decisions.*, proposals.as_of, proposals.model_version FROM decisions"
+        " JOIN proposals ON proposals.proposal_id = decisions.proposal_id"
+    )
+    values: list[object] = []
+    if since is not None:
+        query += " WHERE decisions.decided_at >= ?"
+        values.append(since)
+    rows = connection.execute(query + " ORDER BY decisions.decision_id", values)
+    return [dict(row) for row in rows]
+
+
 def decided_cases(settings: Settings) -> pd.DataFrame:
     """Cases opened by managers' decisions that partners' case records have not yet taken over,
     in the contract's `cases` format and dtypes (all open: closed_at NaT).

@@ -1,4 +1,4 @@
-"""Benchmark: the weekly allocation proposal (OR-Tools CP-SAT) for the 110k city.
+"""Benchmark: the weekly allocation proposal (OR-Tools: HiGHS MIP + CP-SAT) for the 110k city.
 
 1. The weekly problem: ~500 candidates, ~157 key workers in 6 localities, open cases using 60-75%
    of capacity. Target: optimal or within 0.1% of the proven bound in at most 10 s on 2 cores.
@@ -66,11 +66,12 @@ def _report(name: str, proposal, wall: float, cpu: float, budget_s: float) -> bo
     for part in summary["components"]:
         gap = (part["bound_scaled"] - part["objective_scaled"]) / max(1.0, part["bound_scaled"])
         stages = ", ".join(
-            f"{stage} {record['status']} (work {record['work']:.2f}, {record['seconds']:.2f} s)"
+            f"{stage} {record['engine']} {record['status']} ({record['seconds']:.2f} s"
+            + (f", work {record['work']:.2f})" if "work" in record else ")")
             for stage, record in part["stages"].items()
         )
         print(
-            f"    {part['component']:<10} pairs {part['pairs']:>6} (kept {part['pairs_kept']:>6})"
+            f"    {part['component']:<10} pairs {part['pairs']:>6}, classes {part['classes']:>4}"
             f" gap {gap:.4%}: {stages}"
         )
     return ok

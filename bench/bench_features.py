@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 
 from experiments.city import generate_city
-from features.build import ARREARS_TYPES, TREND_WEEKS, WINDOWS_WEEKS, build_features
+from features.build import (
+    ARREARS_TYPES,
+    HALF_LIVES_WEEKS,
+    RISE_WINDOWS_WEEKS,
+    STATEMENT_TYPES,
+    TREND_WEEKS,
+    WINDOWS_WEEKS,
+    build_features,
+)
 from features.contract import CLOSE_REASONS, EVENT_TYPES, TENURES
 
 END = date(2025, 6, 30)
@@ -49,10 +57,49 @@ def _latest_balance(records: pd.DataFrame, households: pd.Index) -> pd.Series:
     return ordered.groupby("household_id")["value"].last().reindex(households)
 
 
+def _rises(records: pd.DataFrame, households: pd.Index, *, name: str) -> dict[str, pd.Series]:
+    ordered = records.sort_values(["household_id", "occurred_at", "value"])
+    step = ordered.groupby("household_id")["value"].diff()
+    rose = ordered.assign(step=step).loc[step > 0]
+    columns = {}
+    for weeks in RISE_WINDOWS_WEEKS:
+        in_window = rose.loc[rose["age_days"] < weeks * 7].groupby("household_id")["step"]
+        columns[f"{name}_rises_{weeks}w"] = in_window.size().reindex(households, fill_value=0)
+        columns[f"{name}_risen_{weeks}w"] = in_window.sum().reindex(households, fill_value=0.0)
+    return columns
+
+
+def _contact_intensity(known: pd.DataFrame, households: pd.Index) -> pd.DataFrame:
+    is_crisis = known["event_type"].map(lambda name: EVENT_TYPES[name].crisis).astype(bool)
+    kinds = {
+        "contacts": known.loc[~is_crisis & ~known["event_type"].isin(STATEMENT_TYPES)],
+        "crises": known.loc[is_crisis],
+    }
+    columns = {}
+    for kind, rows in kinds.items():
+        for weeks in WINDOWS_WEEKS:
+            recent = rows.loc[rows["age_days"] < weeks * 7]
+            columns[f"{kind}_count_{weeks}w"] = (
+                recent.groupby("household_id").size().reindex(households, fill_value=0)
+            )
+        year = rows.loc[rows["age_days"] < 52 * 7]
+        for half_life in HALF_LIVES_WEEKS:
+            weight = 0.5 ** (year["age_days"] / (7.0 * half_life))
+            columns[f"{kind}_decayed_{half_life}w"] = (
+                weight.groupby(year["household_id"]).sum().reindex(households, fill_value=0.0)
+            )
+    year = known.loc[known["age_days"] < 52 * 7]
+    columns["event_types_52w"] = (
+        year.groupby("household_id")["event_type"].nunique().reindex(households, fill_value=0)
+    )
+    return pd.DataFrame(columns)
+
+
 def _arrears(known: pd.DataFrame, households: pd.Index) -> pd.DataFrame:
     columns = {}
     for name in ARREARS_TYPES:
         records = known.loc[known["event_type"] == name]
+        columns |= _rises(records, households, name=name)
         latest = _latest_balance(records, households)
         before = _latest_balance(records.loc[records["age_days"] >= TREND_WEEKS * 7], households)
         columns[f"{name}_balance_latest"] = latest
@@ -113,6 +160,7 @@ def naive_features(tables, *, as_of) -> pd.DataFrame:
     known = _known_events(tables["events"], as_of=as_of)
     frames = [
         *_counts_and_recency(known, households),
+        _contact_intensity(known, households),
         _arrears(known, households),
         _school_and_agencies(known, households),
         _households_and_cases(tables, households, as_of=as_of),

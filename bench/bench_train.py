@@ -15,8 +15,10 @@ import tempfile
 import time
 from datetime import date
 
+import yaml
+
 from experiments.city import generate_city
-from models import TrainSettings, fit_and_evaluate, log_outcome
+from models import fit_and_evaluate, log_outcome, settings_from_mapping
 
 END = date(2025, 6, 30)
 BUDGET_SECONDS = 180.0
@@ -45,18 +47,32 @@ def _print_metrics(outcome) -> None:
         )
 
 
+def _override(text: str) -> tuple[str, object]:
+    name, _, value = text.partition("=")
+    return name.strip(), yaml.safe_load(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=110_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-logging", action="store_true", help="skip the MLflow part")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a training setting (e.g. learning_rate=0.05); repeatable",
+    )
     arguments = parser.parse_args()
     started = time.perf_counter()
     city = generate_city(households=arguments.households, seed=arguments.seed, end=END)
     tables = {name: table for name, table in city.tables().items() if name != "truth"}
     print(f"city: {len(tables['households']):,} households, {len(tables['events']):,} events")
     print(f"  (generated in {time.perf_counter() - started:.1f} s, not timed below)")
-    settings = TrainSettings()
+    settings = settings_from_mapping(dict(_override(text) for text in arguments.set))
+    if arguments.set:
+        print(f"settings overridden: {', '.join(arguments.set)}")
     started, cpu_started = time.perf_counter(), time.process_time()
     outcome = fit_and_evaluate(tables=tables, as_of=END, settings=settings, truth=city.truth)
     train_seconds = time.perf_counter() - started

@@ -145,22 +145,53 @@ def survival(rates: HouseholdRates, *, horizon_weeks: int, referral_scale: float
     """(households, 16): probability of no crisis in the next horizon_weeks from each state.
 
     Exact backward recursion over the chain: V_k(s) = (1 - crisis(s)) * sum_s' P(s, s') V_{k-1}(s').
+    """
+    return _backward(
+        rates,
+        horizon_weeks=horizon_weeks,
+        referral_scale=referral_scale,
+        start=1.0,
+        step=lambda crisis, ahead: (1.0 - crisis) * ahead,
+    )
+
+
+def crises_ahead(rates: HouseholdRates, *, horizon_weeks: int, referral_scale: float) -> np.ndarray:
+    """(households, 16): expected number of crises in the next horizon_weeks from each state.
+
+    Exact backward recursion: E_k(s) = crisis(s) + sum_s' P(s, s') E_{k-1}(s'), since this week's
+    crisis draw does not move the chain. (The simulator also ends an open case when a child
+    protection crisis hands it to children's social care, which the chain leaves out.)
+    """
+    return _backward(
+        rates,
+        horizon_weeks=horizon_weeks,
+        referral_scale=referral_scale,
+        start=0.0,
+        step=lambda crisis, ahead: crisis + ahead,
+    )
+
+
+def _backward(
+    rates: HouseholdRates, *, horizon_weeks: int, referral_scale: float, start: float, step
+) -> np.ndarray:
+    """V_k(s) = step(crisis(s), sum_s' P(s, s') V_{k-1}(s')), V_0 = start, for every household.
+
     Households are done in blocks to bound the memory of their transition matrices.
     """
     households = len(rates.up)
-    alive = np.empty((households, STATES))
+    values = np.empty((households, STATES))
     for first in range(0, households, 20_000):
         rows = np.arange(first, min(first + 20_000, households))
         block = _subset(rates, rows)
         matrices = _transition_matrices(block, referral_scale)
-        no_crisis = 1.0 - np.column_stack(
-            [step.crisis for step in _state_transitions(block, referral_scale)]
-        )
-        chance = np.ones((len(rows), STATES, 1))
+        crisis = np.column_stack(
+            [moves.crisis for moves in _state_transitions(block, referral_scale)]
+        )[:, :, None]
+        value = np.full((len(rows), STATES, 1), start)
         for _ in range(horizon_weeks):
-            chance = no_crisis[:, :, None] * np.matmul(matrices, chance)
-        alive[rows] = chance[:, :, 0]
-    return alive
+            value = step(crisis, np.matmul(matrices, value))
+        values[rows] = value[:, :, 0]
+    return values
 
 
 def stationary_tiers(rates: HouseholdRates) -> np.ndarray:

@@ -14,27 +14,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments._city_calendar import calendar_year, next_month_start
+from experiments._city_draws import Draws
 from experiments._city_dynamics import STATES, NeedDynamics
 from experiments._city_population import DOMAINS, NOT_A_MEMBER, Population
 from features.contract import CRISIS_EVENT_TYPES, EVENT_TYPES, TENURES
 
 EVENT_NAMES: tuple[str, ...] = tuple(EVENT_TYPES)
 NO_PERSON = -1
+SLOTS_PER_KIND = 4096  # keyed draws tell apart this many events of one type per household
 
 # Weekly rate per household by tier (0-3) before household factors, and the multiplier while the
 # household is in an acute episode. An open case damps anti-social behaviour like crises.
+# Visibility: households that need help are seen by agencies long before a crisis (Stoke's "red
+# flags not seen or heard"): a "could go either way" household has about 8 recorded contacts a year
+# across agencies, one needing specialist help about 20, one living well with minor problems about 3.
+# At a third of these rates the need tier was too faint in the records for any model to recover
+# (docs/synthetic-city.md, "Visibility").
 INCIDENT_RATES: dict[str, tuple[tuple[float, float, float, float], float]] = {
-    "police_callout": ((0.0006, 0.0025, 0.008, 0.022), 4.0),
-    "asb_report": ((0.0004, 0.0015, 0.005, 0.012), 3.0),
-    "domestic_abuse_incident": ((0.0, 0.003, 0.010, 0.025), 4.0),
-    "missing_person": ((0.0, 0.0005, 0.002, 0.008), 3.0),
-    "fire_callout": ((0.0003, 0.0005, 0.001, 0.002), 2.0),
-    "ae_attendance": ((0.004, 0.006, 0.010, 0.018), 2.5),
-    "unemployment_claim": ((0.0008, 0.002, 0.004, 0.004), 1.0),
-    "benefit_sanction": ((0.0001, 0.0006, 0.002, 0.004), 1.5),
-    "social_care_contact": ((0.0002, 0.001, 0.005, 0.018), 2.0),
-    "probation_breach": ((0.0, 0.001, 0.004, 0.012), 2.0),
-    "eviction_notice": ((0.0002, 0.0008, 0.002, 0.004), 1.5),
+    "police_callout": ((0.0006, 0.0075, 0.024, 0.066), 4.0),
+    "asb_report": ((0.0004, 0.0045, 0.015, 0.036), 3.0),
+    "domestic_abuse_incident": ((0.0, 0.009, 0.03, 0.075), 4.0),
+    "missing_person": ((0.0, 0.0015, 0.006, 0.024), 3.0),
+    "fire_callout": ((0.0003, 0.0015, 0.003, 0.006), 2.0),
+    "ae_attendance": ((0.004, 0.018, 0.03, 0.054), 2.5),
+    "unemployment_claim": ((0.0008, 0.006, 0.012, 0.012), 1.0),
+    "benefit_sanction": ((0.0001, 0.0018, 0.006, 0.012), 1.5),
+    "social_care_contact": ((0.0002, 0.003, 0.015, 0.054), 2.0),
+    "probation_breach": ((0.0, 0.003, 0.012, 0.036), 2.0),
+    "eviction_notice": ((0.0002, 0.0024, 0.006, 0.012), 1.5),
 }
 INCIDENT_TYPES: tuple[str, ...] = tuple(INCIDENT_RATES)
 CASE_DAMPED: tuple[str, ...] = ("asb_report",)
@@ -194,7 +201,7 @@ def incident_state_multipliers(dynamics: NeedDynamics) -> np.ndarray:
 
 
 def draw_incidents(
-    rng: np.random.Generator,
+    draws: Draws,
     *,
     factors: np.ndarray,
     multipliers: np.ndarray,
@@ -203,14 +210,15 @@ def draw_incidents(
     first_day: int,
 ) -> EventBatch:
     """This week's incidents: a Poisson count per household, then a type for each one."""
-    counts = rng.poisson(totals[np.arange(len(state)), state])
+    counts = draws.poisson(totals[np.arange(len(state)), state], stream="incident_count")
     household = np.repeat(np.flatnonzero(counts), counts[counts > 0])
+    slot = np.arange(len(household)) - np.repeat(np.cumsum(counts) - counts, counts)
     weights = factors[household] * multipliers[:, state[household]].T
     cumulative = np.cumsum(weights, axis=1)
-    draw = rng.random(len(household)) * cumulative[:, -1]
+    draw = draws.random(household, stream="incident_kind", slots=slot) * cumulative[:, -1]
     chosen = np.minimum((cumulative < draw[:, None]).sum(axis=1), len(INCIDENT_TYPES) - 1)
     kind = np.array([EVENT_NAMES.index(name) for name in INCIDENT_TYPES])[chosen]
-    occurred = first_day + rng.integers(0, 7, size=len(household))
+    occurred = first_day + draws.integers(7, household, stream="incident_day", slots=slot)
     return event_batch(household=household, kind=kind, occurred=occurred)
 
 
@@ -254,7 +262,7 @@ def _crisis_weights(
 
 
 def draw_crises(
-    rng: np.random.Generator,
+    draws: Draws,
     population: Population,
     *,
     households: np.ndarray,
@@ -263,14 +271,14 @@ def draw_crises(
     first_day: int,
 ) -> EventBatch:
     """One crisis event for each household whose hidden crisis draw came up this week."""
-    occurred = first_day + rng.integers(0, 7, size=len(households))
+    occurred = first_day + draws.integers(7, households, stream="crisis_day")
     year = calendar_year(occurred)
     child_now = member_count(population, households, year=year, ages=(0, 17)) > 0
     weights = _crisis_weights(
         population, households, tier=tier, rent_arrears=rent_arrears, child_now=child_now
     )
     cumulative = np.cumsum(weights, axis=1)
-    draw = rng.random(len(households)) * cumulative[:, -1]
+    draw = draws.random(households, stream="crisis_kind") * cumulative[:, -1]
     chosen = np.minimum((cumulative < draw[:, None]).sum(axis=1), len(CRISIS_EVENT_TYPES) - 1)
     kind = np.array([EVENT_NAMES.index(name) for name in CRISIS_EVENT_TYPES])[chosen]
     return event_batch(household=households, kind=kind, occurred=occurred)
@@ -302,13 +310,25 @@ def pick_member(
     return np.where(high > low, population.first_person[households] + offset, NO_PERSON)
 
 
-def assign_people(
-    rng: np.random.Generator, population: Population, batch: EventBatch
-) -> EventBatch:
+def event_slots(batch: EventBatch) -> np.ndarray:
+    """A key for each event among its household's: its type and its place among the household's
+    events of that type in the batch (what keyed draws tell events apart by)."""
+    order = np.lexsort((batch.kind, batch.household))
+    household, kind = batch.household[order], batch.kind[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (household[1:] != household[:-1]) | (kind[1:] != kind[:-1])
+    starts = np.flatnonzero(first)
+    place = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
+    slots = np.empty(len(order), dtype=np.int64)
+    slots[order] = kind * SLOTS_PER_KIND + np.minimum(place, SLOTS_PER_KIND - 1)
+    return slots
+
+
+def assign_people(draws: Draws, population: Population, batch: EventBatch) -> EventBatch:
     """The batch with person set where the event type is about one person."""
     person = batch.person.copy()
     year = calendar_year(batch.occurred)
-    draw = rng.random(len(batch))
+    draw = draws.random(batch.household, stream="event_person", slots=event_slots(batch))
     for name, (ages, fallback) in PERSON_RULES.items():
         rows = np.flatnonzero((batch.kind == EVENT_NAMES.index(name)) & (person == NO_PERSON))
         for allowed in (ages, fallback):
@@ -328,10 +348,10 @@ def assign_people(
     )
 
 
-def reporting_days(rng: np.random.Generator, batch: EventBatch) -> np.ndarray:
+def reporting_days(draws: Draws, batch: EventBatch) -> np.ndarray:
     """The day each event becomes known to the extract (never before it occurred)."""
     known = batch.occurred.copy()
-    draw = rng.random(len(batch))
+    draw = draws.random(batch.household, stream="event_reported", slots=event_slots(batch))
     for name, (rule, first, last) in LAG_RULES.items():
         rows = batch.kind == EVENT_NAMES.index(name)
         if rule == "days":

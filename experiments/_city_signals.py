@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments._city_calendar import academic_year
+from experiments._city_draws import Draws
 from experiments._city_events import EVENT_NAMES, EventBatch, event_batch
 from experiments._city_population import DOMAINS, Population
 
@@ -48,7 +49,7 @@ def struggle_multiplier(
 
 
 def update_rent_arrears(
-    rng: np.random.Generator,
+    draws: Draws,
     population: Population,
     *,
     balance: np.ndarray,
@@ -56,8 +57,10 @@ def update_rent_arrears(
     struggle: np.ndarray,
 ) -> np.ndarray:
     """Next week's rent arrears of social tenants: a missed week adds rent, otherwise repay."""
-    missed = rng.random(population.size) < np.minimum(np.array(RENT_MISS)[tier] * struggle, 0.95)
-    amount = rng.random(population.size)
+    households = np.arange(population.size)
+    chance = np.minimum(np.array(RENT_MISS)[tier] * struggle, 0.95)
+    missed = draws.random(households, stream="rent_missed") < chance
+    amount = draws.random(households, stream="rent_amount")
     rent = population.weekly_rent
     grown = balance + rent * (0.3 + 0.7 * amount)
     repaid = np.maximum(balance - rent * 0.3 * amount, 0.0)
@@ -65,7 +68,7 @@ def update_rent_arrears(
 
 
 def update_council_tax_arrears(
-    rng: np.random.Generator,
+    draws: Draws,
     population: Population,
     *,
     balance: np.ndarray,
@@ -74,9 +77,10 @@ def update_council_tax_arrears(
 ) -> np.ndarray:
     """Council-tax arrears after an instalment falls due: missed, or paid with some catch-up."""
     chance = np.minimum(np.array(COUNCIL_TAX_MISS)[tier] * struggle, 0.95)
-    missed = rng.random(population.size) < chance
+    households = np.arange(population.size)
+    missed = draws.random(households, stream="council_tax_missed") < chance
     instalment = population.council_tax_instalment
-    catch_up = instalment * (0.3 + 0.7 * rng.random(population.size))
+    catch_up = instalment * (0.3 + 0.7 * draws.random(households, stream="council_tax_amount"))
     repaid = np.maximum(balance - catch_up, 0.0)
     return np.round(np.where(missed, balance + instalment, repaid), 2)
 
@@ -101,7 +105,7 @@ def arrears_statements(
 
 
 def arrears_notices(
-    rng: np.random.Generator,
+    draws: Draws,
     population: Population,
     *,
     rent_balance: np.ndarray,
@@ -109,8 +113,9 @@ def arrears_notices(
 ) -> EventBatch:
     """Eviction notices the council's housing service serves on tenants deep in arrears."""
     deep = rent_balance > NOTICE_ARREARS_WEEKS * population.weekly_rent
-    served = np.flatnonzero(deep & (rng.random(population.size) < NOTICE_WEEKLY_CHANCE))
-    occurred = first_day + rng.integers(0, 7, size=len(served))
+    chance = draws.random(np.arange(population.size), stream="notice_served")
+    served = np.flatnonzero(deep & (chance < NOTICE_WEEKLY_CHANCE))
+    occurred = first_day + draws.integers(7, served, stream="notice_day")
     return event_batch(
         household=served, kind=EVENT_NAMES.index("eviction_notice"), occurred=occurred
     )
@@ -127,7 +132,7 @@ def new_school_ledger(rng: np.random.Generator, population: Population) -> Schoo
 
 
 def attend_school(
-    rng: np.random.Generator,
+    draws: Draws,
     population: Population,
     ledger: SchoolLedger,
     *,
@@ -150,8 +155,11 @@ def attend_school(
         * (1.0 - case_effect * case[household])
     )
     sessions = 2 * len(school_days)
-    ledger.missed[pupils] += rng.binomial(
-        sessions, np.minimum(ledger.propensity[pupils] * pressure, 0.95)
+    ledger.missed[pupils] += draws.binomial(
+        sessions,
+        np.minimum(ledger.propensity[pupils] * pressure, 0.95),
+        pupils,
+        stream="school_missed",
     )
     ledger.possible[pupils] += sessions
     offending = population.domains[household, DOMAINS.index("offending")]
@@ -161,8 +169,10 @@ def attend_school(
         * np.where(offending, 2.0, 1.0)
         * len(school_days)
     )
-    excluded = rng.random(len(pupils)) < exclusion
-    occurred = school_days[rng.integers(0, len(school_days), size=int(excluded.sum()))]
+    excluded = draws.random(pupils, stream="school_excluded") < exclusion
+    occurred = school_days[
+        draws.integers(len(school_days), pupils[excluded], stream="school_exclusion_day")
+    ]
     return event_batch(
         household=household[excluded],
         person=pupils[excluded],

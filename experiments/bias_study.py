@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +30,6 @@ import pandas as pd
 
 from experiments.city import generate_city
 from experiments.fairness import (
-    FairnessAudit,
     FairnessGate,
     GateResult,
     audit_chart,
@@ -40,15 +40,14 @@ from experiments.fairness import (
     group_aware_adjustment,
     household_groups,
 )
-from experiments.transparency import transparency_record
 from features.contract import ETHNICITIES, EVENT_TYPES, LOCALITIES, TABLE_NAMES
-from models import TrainSettings, fit_and_evaluate
-from models._plan import check_history, fold_plan
-from models._train import (
-    FoldEvaluation,
-    checked_evaluation_as_of,
-    evaluate_fold,
-    training_data,
+from models import (
+    HoldoutPredictions,
+    PromotionDecision,
+    TrainSettings,
+    holdout_predictions,
+    promote,
+    train,
 )
 
 # Fast but faithful: the product's model and temporal design with fewer dates and trees.
@@ -71,14 +70,6 @@ DEFAULT_UNDER_REPORTED: tuple[str, ...] = (
     "social_care_contact",
     "fire_callout",
 )
-
-
-@dataclass(frozen=True)
-class HoldoutPredictions:
-    """One test date's holdout predictions: household_id, score (risk), rank_score, label."""
-
-    as_of: pd.Timestamp
-    predictions: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -241,49 +232,6 @@ def true_labels(truth: pd.DataFrame, predictions: pd.DataFrame, *, as_of) -> np.
         raise ValueError(f"the city's truth table has no rows as of {pd.Timestamp(as_of).date()}")
     escalated = on_date.set_index(on_date["household_id"].astype("str"))["escalated"]
     return escalated.reindex(predictions["household_id"].astype("str")).to_numpy(dtype="int64")
-
-
-# --- holdout predictions ------------------------------------------------------------------------
-
-
-def holdout_predictions(
-    *, tables: Mapping[str, pd.DataFrame], as_of, settings: TrainSettings, last: int | None = None
-) -> list[HoldoutPredictions]:
-    """Holdout predictions at the rolling-origin test dates (the `last` few), oldest first.
-
-    Each date is scored by a model trained, stopped and calibrated only on what was known then;
-    labels are the crises recorded by the evaluation date.
-    """
-    evaluation_as_of = checked_evaluation_as_of(tables, as_of)
-    folds = fold_plan(evaluation_as_of=evaluation_as_of, settings=settings)
-    check_history(
-        folds=folds, first_event_day=tables["events"]["occurred_at"].min(), settings=settings
-    )
-    folds = folds[-last:] if last else folds
-    dates = sorted({day for fold in folds for day in (*fold.window.as_of_dates, fold.test_as_of)})
-    data = training_data(tables, as_of_dates=dates, settings=settings)
-    # Exactly the training run's own fold evaluation (model and baselines), so the audited
-    # predictions are the ones its holdout metrics describe.
-    return [
-        HoldoutPredictions(
-            as_of=fold.test_as_of,
-            predictions=fold_predictions(evaluate_fold(data, fold=fold, settings=settings)),
-        )
-        for fold in folds
-    ]
-
-
-def fold_predictions(evaluation: FoldEvaluation) -> pd.DataFrame:
-    """The escalation model's predictions on a fold's test date, as the audit takes them."""
-    raw_score, risk = evaluation.predicted["model"]
-    return pd.DataFrame(
-        {
-            "household_id": pd.array(evaluation.household_ids, dtype="str"),
-            "score": np.asarray(risk, dtype="float64"),
-            "rank_score": np.asarray(raw_score, dtype="float64"),
-            "label": np.asarray(evaluation.labels, dtype="int64"),
-        }
-    )
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -507,16 +455,91 @@ def study_summary(arms: Mapping[str, StudyArm], *, setup: Mapping[str, object]) 
     return summary
 
 
+# --- mitigation by reweighting, measured --------------------------------------------------------
+
+
+def reweighting_study(
+    *,
+    households: int,
+    seed: int,
+    end: date,
+    group: str,
+    event_types: Sequence[str],
+    reporting_probability: float,
+    attribute: str,
+    strength: float = 1.0,
+    settings: TrainSettings | None = None,
+    gate: FairnessGate | None = None,
+) -> pd.DataFrame:
+    """Before/after figures of reweighting by `attribute`, on the city with and without the bias.
+
+    Each (city, training) pair trains the product's model (fast settings) and audits the latest
+    test date at its capacity k with the gate: one row with the group's ratios, the gate's
+    verdict and the holdout AUC.
+    """
+    audited, value = audit_group(group)
+    settings = settings or TrainSettings(**STUDY_SETTINGS)
+    gate = gate or FairnessGate()
+    under_reporting = {group: {name: float(reporting_probability) for name in event_types}}
+    rows = []
+    for arm in ARMS:
+        city = generate_city(
+            households=households,
+            seed=seed,
+            end=end,
+            under_reporting=under_reporting if arm == "under-reported" else None,
+        )
+        tables = {name: table for name, table in city.tables().items() if name in TABLE_NAMES}
+        for training, arm_settings in (
+            ("unweighted", settings),
+            (
+                f"reweighted by {attribute}",
+                replace(settings, reweight_attribute=attribute, reweight_strength=strength),
+            ),
+        ):
+            (latest,) = holdout_predictions(
+                tables=tables, as_of=city.end, settings=arm_settings, last=1
+            )
+            rows.append(
+                _reweighting_row(latest, tables=tables, gate=gate, group=(audited, value))
+                | {"city": arm, "training": training}
+            )
+    columns = ["city", "training"]
+    table = pd.DataFrame(rows)
+    return table[columns + [name for name in table.columns if name not in columns]]
+
+
+def _reweighting_row(
+    latest: HoldoutPredictions,
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    gate: FairnessGate,
+    group: tuple[str, str],
+) -> dict[str, object]:
+    from sklearn.metrics import roc_auc_score
+
+    audit = audit_for_run(
+        predictions=latest.predictions,
+        tables=tables,
+        as_of=latest.as_of,
+        k=max(1, latest.k_capacity),
+        settings=gate,
+    )
+    row = _group_row(audit.table, setup={"attribute": group[0], "value": group[1]})
+    predictions = latest.predictions
+    return {
+        "k": int(audit.table["k"].iloc[0]),
+        "auc": float(roc_auc_score(predictions["label"], predictions["rank_score"])),
+        "group_recall_ratio": float(row["recall_at_k_ratio"]),
+        "group_fnr_ratio": float(row["false_negative_rate_ratio"]),
+        "group_predicted_to_observed_ratio": float(row["predicted_to_observed_ratio"]),
+        "group_predicted_to_observed_p_value": float(row["predicted_to_observed_p_value"]),
+        "gate_passed": audit.gate.passed,
+        "gate_failures": "; ".join(str(f["text"]) for f in audit.gate.failures) or "-",
+    }
+
+
 # --- the demo champion's transparency record -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoRecord:
-    """Where the record was written, and the audit and metrics it was built from."""
-
-    path: Path
-    audit: FairnessAudit
-    metrics: dict[str, float]
 
 
 def write_demo_record(
@@ -526,56 +549,62 @@ def write_demo_record(
     end: date,
     out: str | Path,
     settings: TrainSettings | None = None,
-    k: int | float = 0.05,
     gate: FairnessGate | None = None,
-    model_version: str = "demo",
-) -> DemoRecord:
-    """Train the demo champion on the synthetic city and write its transparency record.
+) -> PromotionDecision:
+    """Train and promote the demo champion exactly as `rebalance demo` does, copy its record.
 
-    The model, its metrics and its audit are what `rebalance train` would produce with these
-    settings; the record is generated, never edited by hand.
+    The city, training, bias audit, gates and record are the product's own (in a scratch
+    REBALANCE_HOME); the record is generated, never edited by hand.
     """
     settings = settings or TrainSettings()
     city = generate_city(households=households, seed=seed, end=end)
     tables = {name: table for name, table in city.tables().items() if name in TABLE_NAMES}
-    outcome = fit_and_evaluate(tables=tables, as_of=city.end, settings=settings, truth=city.truth)
-    (latest,) = holdout_predictions(tables=tables, as_of=city.end, settings=settings, last=1)
-    audit = audit_for_run(
-        predictions=latest.predictions, tables=tables, as_of=latest.as_of, k=k, settings=gate
-    )
-    record = transparency_record(
-        model_version=model_version,
-        metrics=outcome.flat_metrics(),
-        audit=audit.table,
-        settings=settings,
-        gate=audit.gate,
-        gate_settings=gate,
-        data_summary=outcome.data_summary,
-    )
+    with tempfile.TemporaryDirectory(prefix="rebalance-demo-record-") as home:
+        train(
+            tables=tables,
+            snapshot_id=f"demo-city-{households}-{seed}",
+            as_of=city.end,
+            settings=settings,
+            home=home,
+            truth=city.truth,
+            fairness=gate,
+        )
+        decision = promote(home=home, settings=settings, fairness=gate)
+        if not decision.promoted:
+            raise ValueError(f"the demo model was not promoted: {decision.message}")
+        record = Path(decision.records[-1]).read_text(encoding="utf-8")
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(record, encoding="utf-8")
-    return DemoRecord(path=path, audit=audit, metrics=outcome.flat_metrics())
+    return decision
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m experiments.bias_study study|record ...`: run the study or write the record."""
+    """`python -m experiments.bias_study study|reweighting|record ...`."""
     arguments = _parser().parse_args(argv)
     city = {"households": arguments.households, "seed": arguments.seed, "end": arguments.end}
-    gate = FairnessGate(
-        confidence=arguments.confidence, metrics=tuple(arguments.gate_metrics.split(","))
-    )
+    gate = FairnessGate(metrics=tuple(arguments.gate_metrics.split(",")))
     if arguments.command == "record":
-        demo = write_demo_record(**city, out=arguments.out, k=arguments.k, gate=gate)
-        print(f"transparency record written to {demo.path}")
-        print(f"fairness gate {'passed' if demo.audit.gate.passed else 'failed'}: ")
-        print(demo.audit.gate.message)
+        decision = write_demo_record(**city, out=arguments.out, gate=gate)
+        print(f"transparency record of version {decision.champion_after} -> {arguments.out}")
+        print(decision.fairness.message if decision.fairness else "")
+        return
+    bias = {
+        "group": arguments.group,
+        "event_types": arguments.event_types.split(","),
+        "reporting_probability": arguments.reporting_probability,
+    }
+    if arguments.command == "reweighting":
+        table = reweighting_study(
+            **city, **bias, attribute=arguments.attribute, strength=arguments.strength, gate=gate
+        )
+        Path(arguments.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(arguments.out, index=False)
+        print(table.to_string(index=False))
         return
     study = run_bias_study(
         **city,
-        group=arguments.group,
-        event_types=arguments.event_types.split(","),
-        reporting_probability=arguments.reporting_probability,
+        **bias,
         out_dir=arguments.out,
         k=arguments.k,
         gate=gate,
@@ -586,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments.bias_study")
-    parser.add_argument("command", choices=("study", "record"))
+    parser.add_argument("command", choices=("study", "reweighting", "record"))
     parser.add_argument("--households", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 15))
@@ -594,10 +623,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--event-types", default=",".join(DEFAULT_UNDER_REPORTED))
     parser.add_argument("--reporting-probability", type=float, default=0.1)
     parser.add_argument("--k", type=float, default=0.05)
-    parser.add_argument("--confidence", type=float, default=None)
+    parser.add_argument("--attribute", default="ethnicity", help="reweighting: the attribute")
+    parser.add_argument("--strength", type=float, default=1.0, help="reweighting: 0-1")
     parser.add_argument(
         "--gate-metrics",
-        default="false_negative_rate,recall_at_k",
+        default=",".join(FairnessGate().metrics),
         help="comma-separated: false_negative_rate, recall_at_k, selection_rate, "
         "precision_at_k, predicted_to_observed",
     )
@@ -608,13 +638,10 @@ def _parser() -> argparse.ArgumentParser:
 
 __all__ = [
     "BiasStudy",
-    "DemoRecord",
-    "HoldoutPredictions",
     "StudyArm",
     "audit_group",
-    "fold_predictions",
-    "holdout_predictions",
     "main",
+    "reweighting_study",
     "run_bias_study",
     "write_demo_record",
 ]

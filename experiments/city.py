@@ -29,11 +29,13 @@ from experiments._city_calendar import (
     to_day,
     week_days,
 )
+from experiments._city_draws import Draws, KeyedDraws, StreamDraws
 from experiments._city_dynamics import (
     TIER_NAMES,
     NeedDynamics,
     Transition,
     acute_share,
+    crises_ahead,
     household_rates,
     open_case_share,
     solve_referral_scale,
@@ -49,6 +51,7 @@ from experiments._city_events import (
     concat_batches,
     draw_crises,
     draw_incidents,
+    event_slots,
     incident_household_factors,
     incident_state_multipliers,
     reporting_days,
@@ -271,10 +274,10 @@ class CitySimulator:
 
     def _warm_up_arrears(self, *, weeks: int) -> None:
         """A year of arrears history at the starting state, so balances start realistic."""
-        struggle = self._struggle()
+        struggle, draws = self._struggle(), StreamDraws(self._rng_setup)
         for week in range(weeks):
             self._rent_arrears = signals.update_rent_arrears(
-                self._rng_setup,
+                draws,
                 self._population,
                 balance=self._rent_arrears,
                 tier=self._tier,
@@ -282,7 +285,7 @@ class CitySimulator:
             )
             if week % 52 < 43 and week % 4 == 0:  # ten instalments a year
                 self._council_tax_arrears = signals.update_council_tax_arrears(
-                    self._rng_setup,
+                    draws,
                     self._population,
                     balance=self._council_tax_arrears,
                     tier=self._tier,
@@ -297,7 +300,11 @@ class CitySimulator:
         self._recorded: list[tuple[EventBatch, np.ndarray, np.ndarray]] = []
         self._next_event = 1
         self._crises: list[np.ndarray] = []
+        self._expected_crises: list[float] = []
         self._survival: dict[int, np.ndarray] = {}
+        self._crises_ahead: dict[int, np.ndarray] = {}
+        self._leavers_transferred_week = -1
+        self._keyed = False
 
     # ------------------------------------------------------------------------ properties
     @property
@@ -327,11 +334,54 @@ class CitySimulator:
         batch, known, numbers = self._advance(allocations)
         return events_frame(self._population, batch, known=known, event_number=numbers)
 
+    def start_week(self) -> None:
+        """Hand this week's leaving workers' open cases to colleagues now (step does it anyway).
+
+        A policy that decides allocations outside calls this first, so that the workers and
+        cases it reads (`workers(as_at=...)`, `cases(as_at=...)` on the week's first day) already
+        show the transfers and the room they take.
+        """
+        if self._leavers_transferred_week != self.week:
+            self._transfer_leavers(self._first_day(self.week))
+            self._leavers_transferred_week = self.week
+
+    def stop_background_referrals(self) -> None:
+        """From now on only `step(allocations)` opens cases (a policy experiment after history)."""
+        self.background_referrals = False
+        # Escalation probabilities and benefits assumed the referral practice.
+        self._survival.clear()
+        self._crises_ahead.clear()
+
+    def use_common_random_numbers(self) -> None:
+        """From now on every draw depends only on (seed, week, stream, household or event).
+
+        Copies of this simulator that are then treated differently (policies) share the luck of
+        every household whose state is the same: common random numbers (experiments/_city_draws).
+        What was simulated before keeps its sequential draws.
+        """
+        self._keyed = True
+
+    def _week_draws(self) -> tuple[Draws, Draws, np.ndarray]:
+        """This week's draws for events and for reporting, and the chain's (4, households)
+        uniforms (crisis, tier move, acute episode, case closing or referral)."""
+        if not self._keyed:
+            chain = self._rng_chain.random((4, self._population.size))
+            return StreamDraws(self._rng_events), StreamDraws(self._rng_reporting), chain
+        keyed = KeyedDraws(seed=self.seed, week=self.week)
+        households = np.arange(self._population.size)
+        chain = np.stack(
+            [
+                keyed.random(households, stream=stream)
+                for stream in ("chain_crisis", "chain_tier", "chain_acute", "chain_case")
+            ]
+        )
+        return keyed, keyed, chain
+
     def _advance(
         self, allocations: pd.DataFrame | None
     ) -> tuple[EventBatch, np.ndarray, np.ndarray]:
         first_day = self._first_day(self.week)
-        self._transfer_leavers(first_day)
+        self.start_week()
         if allocations is not None and len(allocations):
             self._allocate(allocations, first_day)
         case = (self._open_case >= 0).astype(np.int64)
@@ -342,22 +392,25 @@ class CitySimulator:
             case=case,
             referral_scale=self._chain_referral_scale(),
         )
-        draws = self._rng_chain.random((4, self._population.size))
-        crisis = draws[0] < moves.crisis
-        batch = self._week_events(first_day, crisis=crisis, case=case)
-        self._move(moves, draws, batch=batch, last_day=first_day + 6)
+        events_draws, reporting_draws, chain = self._week_draws()
+        crisis = chain[0] < moves.crisis
+        self._expected_crises.append(float(moves.crisis.sum()))
+        batch = self._week_events(first_day, crisis=crisis, case=case, draws=events_draws)
+        self._move(moves, chain, batch=batch, last_day=first_day + 6)
         self.week += 1
-        return self._record(batch)
+        return self._record(batch, events_draws=events_draws, reporting_draws=reporting_draws)
 
     def _chain_referral_scale(self) -> float:
         return self.referral_scale if self.background_referrals else 0.0
 
-    def _week_events(self, first_day: int, *, crisis: np.ndarray, case: np.ndarray) -> EventBatch:
+    def _week_events(
+        self, first_day: int, *, crisis: np.ndarray, case: np.ndarray, draws: Draws
+    ) -> EventBatch:
         """Everything that happens to households this week, recorded or not."""
-        rng, population = self._rng_events, self._population
+        population = self._population
         crisis_households = np.flatnonzero(crisis)
         crises = draw_crises(
-            rng,
+            draws,
             population,
             households=crisis_households,
             tier=self._tier[crisis_households],
@@ -367,7 +420,7 @@ class CitySimulator:
         self._crises.append(crisis_households)
         state = state_code(self._tier, self._acute, case)
         incidents = draw_incidents(
-            rng,
+            draws,
             factors=self._incident_factors,
             multipliers=self._incident_multipliers,
             totals=self._incident_totals,
@@ -377,20 +430,20 @@ class CitySimulator:
         batches = [
             crises,
             incidents,
-            *self._money_events(first_day),
-            *self._school_events(first_day, case),
+            *self._money_events(first_day, draws=draws),
+            *self._school_events(first_day, case, draws=draws),
         ]
-        return assign_people(rng, population, concat_batches(batches))
+        return assign_people(draws, population, concat_batches(batches))
 
-    def _money_events(self, first_day: int) -> list[EventBatch]:
-        rng, population, days = self._rng_events, self._population, week_days(first_day)
+    def _money_events(self, first_day: int, *, draws: Draws) -> list[EventBatch]:
+        population, days = self._population, week_days(first_day)
         struggle = self._struggle()
         self._rent_arrears = signals.update_rent_arrears(
-            rng, population, balance=self._rent_arrears, tier=self._tier, struggle=struggle
+            draws, population, balance=self._rent_arrears, tier=self._tier, struggle=struggle
         )
         if len(instalment_days(days)):
             self._council_tax_arrears = signals.update_council_tax_arrears(
-                rng,
+                draws,
                 population,
                 balance=self._council_tax_arrears,
                 tier=self._tier,
@@ -398,7 +451,7 @@ class CitySimulator:
             )
         batches = [
             signals.arrears_notices(
-                rng, population, rent_balance=self._rent_arrears, first_day=first_day
+                draws, population, rent_balance=self._rent_arrears, first_day=first_day
             )
         ]
         for day in month_ends(days).tolist():
@@ -411,14 +464,14 @@ class CitySimulator:
             )
         return batches
 
-    def _school_events(self, first_day: int, case: np.ndarray) -> list[EventBatch]:
+    def _school_events(self, first_day: int, case: np.ndarray, *, draws: Draws) -> list[EventBatch]:
         days = week_days(first_day)
         in_school = school_days(days)
         batches = []
         if len(in_school):
             batches.append(
                 signals.attend_school(
-                    self._rng_events,
+                    draws,
                     self._population,
                     self._school,
                     school_days=in_school,
@@ -555,12 +608,17 @@ class CitySimulator:
         self._open(households, workers, first_day, points)
 
     # -------------------------------------------------------------------------- recording
-    def _record(self, batch: EventBatch) -> tuple[EventBatch, np.ndarray, np.ndarray]:
+    def _record(
+        self, batch: EventBatch, *, events_draws: Draws, reporting_draws: Draws
+    ) -> tuple[EventBatch, np.ndarray, np.ndarray]:
         """Apply reporting lags and any under-reporting; number and keep what is recorded."""
-        known = reporting_days(self._rng_events, batch)
+        known = reporting_days(events_draws, batch)
         if self._keep is not None:
             chance = self._keep[batch.household, batch.kind]
-            kept = self._rng_reporting.random(len(batch)) < chance
+            draw = reporting_draws.random(
+                batch.household, stream="event_kept", slots=event_slots(batch)
+            )
+            kept = draw < chance
             batch, known = select_batch(batch, kept), known[kept]
         order = np.lexsort((batch.person, batch.kind, batch.household, known, batch.occurred))
         batch, known = select_batch(batch, order), known[order]
@@ -642,9 +700,36 @@ class CitySimulator:
         state = state_code(self._tier, self._acute, (self._open_case >= 0).astype(np.int64))
         return 1.0 - self._survival[horizon_weeks][np.arange(self._population.size), state]
 
+    def case_benefit(self, *, horizon_weeks: int = HORIZON_WEEKS) -> np.ndarray:
+        """Each household's expected crises in the next horizon_weeks that a key-worker case
+        opened today would prevent: E[crises | no case now] - E[crises | case now], exact from
+        the hidden chain (0 where a case is already open). For experiments only (the oracle).
+
+        Like escalation_probability it assumes the city's referral practice continues (or, with
+        background referrals off, that nobody else opens a case).
+        """
+        if horizon_weeks not in self._crises_ahead:
+            self._crises_ahead[horizon_weeks] = crises_ahead(
+                self._rates,
+                horizon_weeks=horizon_weeks,
+                referral_scale=self._chain_referral_scale(),
+            )
+        ahead, rows = self._crises_ahead[horizon_weeks], np.arange(self._population.size)
+        without = ahead[rows, state_code(self._tier, self._acute, 0)]
+        with_case = ahead[rows, state_code(self._tier, self._acute, 1)]
+        return np.where(self._open_case >= 0, 0.0, without - with_case)
+
     def crisis_weeks(self) -> list[np.ndarray]:
         """For each simulated week, the households that had a crisis (recorded or not)."""
         return list(self._crises)
+
+    def expected_crises(self) -> np.ndarray:
+        """For each simulated week, the sum of every household's crisis probability that week.
+
+        The expectation of the number of households with a crisis: a lower-variance measure of
+        a policy's effect than the realised count (experiments only).
+        """
+        return np.array(self._expected_crises, dtype=np.float64)
 
     @property
     def population(self) -> Population:

@@ -20,15 +20,18 @@ Household groups (people are individuals, the score is per household):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 AUDIT_ATTRIBUTES: tuple[str, ...] = ("sex", "ethnicity", "disability", "age_band", "locality")
 UNKNOWN = "unknown"
@@ -431,17 +434,27 @@ _AUDIT_COLUMNS: list[str] = [
 
 @dataclass(frozen=True)
 class FairnessGate:
-    """When a model's audit is fair enough to promote: ratio bounds and who is large enough."""
+    """When a model's audit is fair enough to promote: ratio bounds, who is judged, and how sure.
+
+    The defaults are the product's policy (docs/fairness.md gives the reasoning): false negative
+    rate, recall at k and calibration by group (predicted/observed) within 0.80-1.25 of the
+    reference group, for groups of at least 100 households and 10 escalations; a ratio outside
+    the bounds fails when the gap is significant at 95% after a Holm correction for the number of
+    comparisons. `confidence=None` judges the bare ratios.
+    """
 
     min_ratio: float = 0.8
     max_ratio: float = 1.25
-    metrics: tuple[str, ...] = ("false_negative_rate", "recall_at_k")
+    metrics: tuple[str, ...] = ("false_negative_rate", "recall_at_k", "predicted_to_observed")
     attributes: tuple[str, ...] = AUDIT_ATTRIBUTES
     min_households: int = 100
     min_positives: int = 10
-    # When set (e.g. 0.95), an out-of-bounds ratio fails only if the group's rate differs from
-    # the reference's at this confidence (two-proportion test): noise in small groups is excused.
-    confidence: float | None = None
+    # An out-of-bounds ratio fails only if the group's rate differs from the reference's at this
+    # confidence (two-proportion test; delta method for calibration): noise is excused.
+    confidence: float | None = 0.95
+    # "holm": the p-values of every judged (group, metric) are corrected together, so a gate
+    # over ~50 comparisons does not fail a fair model by chance; "none": each on its own.
+    correction: str = "holm"
 
     def __post_init__(self) -> None:
         if not 0 < self.min_ratio <= 1 <= self.max_ratio:
@@ -449,10 +462,57 @@ class FairnessGate:
         unknown = sorted(set(self.metrics) - set(GATE_METRICS))
         if unknown or not self.metrics:
             raise ValueError(f"fairness gate metrics must be among {GATE_METRICS}: {unknown}")
+        unknown_attributes = sorted(set(self.attributes) - set(AUDIT_ATTRIBUTES))
+        if unknown_attributes or not self.attributes:
+            raise ValueError(
+                f"fairness gate attributes must be among {AUDIT_ATTRIBUTES}: {unknown_attributes}"
+            )
         if self.min_households < 1 or self.min_positives < 1:
             raise ValueError("fairness gate min_households and min_positives must be at least 1")
         if self.confidence is not None and not 0 < self.confidence < 1:
             raise ValueError("fairness gate confidence must be between 0 and 1, or None")
+        if self.correction not in CORRECTIONS:
+            raise ValueError(f"fairness gate correction must be one of {CORRECTIONS}")
+
+
+CORRECTIONS: tuple[str, ...] = ("holm", "none")
+
+
+def fairness_gate_from_mapping(values: Mapping[str, object]) -> FairnessGate:
+    """FairnessGate from a configuration mapping (rebalance.toml [fairness]); unknown keys fail.
+
+    `confidence = "none"` (TOML has no null) judges the bare ratios.
+    """
+    known = {item.name for item in dataclasses.fields(FairnessGate)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"[fairness]: unknown setting(s) {', '.join(unknown)}")
+    converted = {
+        name: tuple(value) if isinstance(value, list) else value for name, value in values.items()
+    }
+    if str(converted.get("confidence", "")).lower() == "none":
+        converted["confidence"] = None
+    try:
+        return FairnessGate(**converted)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"[fairness]: {error}") from None
+
+
+def gate_policy_text(settings: FairnessGate) -> str:
+    """The policy in one sentence, for messages, the model card and the record."""
+    metrics = ", ".join(METRIC_LABELS[metric] for metric in settings.metrics)
+    text = (
+        f"{metrics} within {settings.min_ratio:.2f}-{settings.max_ratio:.2f} of the reference "
+        f"group, for groups of at least {settings.min_households} households and "
+        f"{settings.min_positives} escalations"
+    )
+    if settings.confidence is None:
+        return text
+    corrected = ", Holm-corrected over every comparison" if settings.correction == "holm" else ""
+    return text + (
+        f"; a ratio outside the bounds fails when its gap is significant at "
+        f"{settings.confidence:.0%}{corrected}"
+    )
 
 
 @dataclass(frozen=True)
@@ -479,30 +539,47 @@ def fairness_gate(audit: pd.DataFrame, *, settings: FairnessGate) -> GateResult:
 
     Small groups stay in the audit table but are not gated (their ratios are too noisy). An
     attribute whose reference group is itself too small cannot be judged, and fails. With
-    `settings.confidence`, out-of-bounds ratios whose gap is not significant are not failures.
+    `settings.confidence`, out-of-bounds ratios whose gap is not significant (after the Holm
+    correction, by default) are not failures.
     """
     large = gated_rows(audit, settings=settings)
     in_scope = audit.loc[audit["attribute"].isin(settings.attributes)]
     failures = _reference_failures(in_scope, large=large, settings=settings)
-    for row in audit.loc[large & ~audit["is_reference"]].itertuples(index=False):
-        failures.extend(_ratio_failures(row._asdict(), settings=settings))
+    judged = audit.loc[large & ~audit["is_reference"]]
+    adjusted = adjusted_p_values(judged, settings=settings)
+    for index, row in judged.iterrows():
+        failures.extend(_ratio_failures(row.to_dict(), p_values=adjusted[index], settings=settings))
     if failures:
         return GateResult("fairness", False, "; ".join(f["text"] for f in failures), failures)
-    judged = int((large & ~audit["is_reference"]).sum())
     small = int((~large & audit["attribute"].isin(settings.attributes)).sum())
-    metrics = " and ".join(METRIC_LABELS[metric] for metric in settings.metrics)
-    qualifier = (
-        ""
-        if settings.confidence is None
-        else f" (or not significantly different at {settings.confidence:.0%} confidence)"
-    )
     message = (
-        f"all {judged} groups with at least {settings.min_households} households and "
-        f"{settings.min_positives} positives are within {settings.min_ratio:.2f}-"
-        f"{settings.max_ratio:.2f} of their reference group on {metrics}{qualifier}; "
+        f"all {len(judged)} judged groups pass ({gate_policy_text(settings)}); "
         f"{small} smaller groups reported, not gated"
     )
     return GateResult("fairness", True, message, [])
+
+
+def adjusted_p_values(judged: pd.DataFrame, *, settings: FairnessGate) -> dict:
+    """Per judged row, each gated metric's p-value, Holm-adjusted over all of them if asked.
+
+    Holm's step-down: the i-th smallest of m p-values becomes max over j <= i of (m - j + 1) p_j
+    (capped at 1), which keeps the chance of any false alarm within 1 - confidence.
+    """
+    cells = [
+        (index, metric, float(judged.at[index, f"{metric}_p_value"]))
+        for index in judged.index
+        for metric in settings.metrics
+    ]
+    values = np.array([p for _, _, p in cells], dtype="float64")
+    if settings.correction == "holm" and len(values):
+        order = np.argsort(np.where(np.isnan(values), np.inf, values), kind="stable")
+        count = int((~np.isnan(values)).sum())
+        steps = np.maximum.accumulate(values[order] * (count - np.arange(len(values))))
+        values[order] = np.minimum(steps, 1.0)
+    adjusted: dict = {index: {} for index in judged.index}
+    for (index, metric, _), value in zip(cells, values, strict=True):
+        adjusted[index][metric] = float(value)
+    return adjusted
 
 
 def _reference_failures(
@@ -524,7 +601,9 @@ def _reference_failures(
     return failures
 
 
-def _ratio_failures(row: dict[str, object], *, settings: FairnessGate) -> list[dict[str, object]]:
+def _ratio_failures(
+    row: dict[str, object], *, p_values: Mapping[str, float], settings: FairnessGate
+) -> list[dict[str, object]]:
     failures = []
     for metric in settings.metrics:
         ratio = float(row[f"{metric}_ratio"])
@@ -533,9 +612,9 @@ def _ratio_failures(row: dict[str, object], *, settings: FairnessGate) -> list[d
             text = f"{label} ratio cannot be computed"
             failures.append(_failure(row["attribute"], row["group"], metric, ratio, np.nan, text))
             continue
-        if settings.min_ratio <= ratio <= settings.max_ratio or _within_noise(
-            row, metric, settings
-        ):
+        p_value = p_values[metric]
+        significant = settings.confidence is None or not p_value > 1 - settings.confidence
+        if settings.min_ratio <= ratio <= settings.max_ratio or not significant:
             continue
         side, bound = ("below", settings.min_ratio)
         if ratio > settings.max_ratio:
@@ -543,15 +622,16 @@ def _ratio_failures(row: dict[str, object], *, settings: FairnessGate) -> list[d
         # Enough decimals that the ratio never prints as equal to the bound it breaks.
         decimals = 2 if round(ratio, 2) != round(bound, 2) else 3
         text = f"{label} ratio {ratio:.{decimals}f} is {side} {bound:.2f}"
-        failures.append(_failure(row["attribute"], row["group"], metric, ratio, bound, text))
+        if settings.confidence is not None:
+            adjusted = "adjusted p" if settings.correction == "holm" else "p"
+            text += f" ({adjusted} = {_p_text(p_value)})"
+        failure = _failure(row["attribute"], row["group"], metric, ratio, bound, text)
+        failures.append(failure | {"p_value": None if np.isnan(p_value) else float(p_value)})
     return failures
 
 
-def _within_noise(row: dict[str, object], metric: str, settings: FairnessGate) -> bool:
-    """True when a confidence level is set and the gap to the reference is not significant."""
-    if settings.confidence is None:
-        return False
-    return float(row[f"{metric}_p_value"]) > 1 - settings.confidence
+def _p_text(p_value: float) -> str:
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3f}"
 
 
 def _failure(attribute, group, metric, ratio, bound, text) -> dict[str, object]:
@@ -575,6 +655,10 @@ def audit_chart(audit: pd.DataFrame, *, settings: FairnessGate | None = None) ->
 
     Grey bars are groups too small to gate. An Agg-backed Figure, ready for savefig or MLflow.
     """
+    # matplotlib only when a chart is drawn: models import this module for its vocabulary.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     settings = settings or FairnessGate()
     attributes = list(dict.fromkeys(audit["attribute"]))
     figure = Figure(figsize=(13, 1.1 + 0.42 * len(audit) + 0.5 * len(attributes)))
@@ -686,7 +770,13 @@ def audit_metrics(audit: pd.DataFrame) -> dict[str, float]:
     metrics = {f"{METRIC_PREFIX}/k": float(audit["k"].iloc[0])} if "k" in audit else {}
     for row in audit.to_dict("records"):
         stem = f"{METRIC_PREFIX}/{_metric_safe(row['attribute'])}/{_metric_safe(row['group'])}"
-        metrics |= {f"{stem}/{column}": float(row[column]) for column in _LOGGED_COLUMNS}
+        # Not-a-number and infinite values are left out (JSON and some stores refuse them);
+        # read back they are NaN, which the gate treats as "cannot be computed": a failure.
+        metrics |= {
+            f"{stem}/{column}": float(row[column])
+            for column in _LOGGED_COLUMNS
+            if math.isfinite(float(row[column]))
+        }
     return metrics
 
 
@@ -699,7 +789,9 @@ def audit_from_metrics(metrics: Mapping[str, float]) -> pd.DataFrame:
             key = (_metric_unsafe(parts[1]), _metric_unsafe(parts[2]))
             cells.setdefault(key, {})[parts[3]] = float(value)
     rows = [{"attribute": a, "group": g, **values} for (a, g), values in cells.items()]
-    audit = pd.DataFrame(rows, columns=["attribute", "group", *_LOGGED_COLUMNS])
+    audit = pd.DataFrame(rows, columns=["attribute", "group", *_LOGGED_COLUMNS]).astype(
+        {column: "float64" for column in _LOGGED_COLUMNS}
+    )
     audit = audit.assign(is_reference=audit["is_reference"] == 1.0)
     order = {name: position for position, name in enumerate(AUDIT_ATTRIBUTES)}
     return audit.sort_values(
@@ -711,18 +803,19 @@ def audit_from_metrics(metrics: Mapping[str, float]) -> pd.DataFrame:
 
 
 def fairness_promotion_check(settings: FairnessGate | None = None):
-    """A promotion gate check reading a run's logged audit: check(challenger=, **_) -> (ok, why).
+    """A promotion gate check reading a run's logged audit.
 
-    The signature matches models' promotion gates: `Gate("fairness", fairness_promotion_check())`.
+    check(challenger=, **_) -> (passed, message, failures): the signature of models' promotion
+    gates (`Gate("fairness", fairness_promotion_check(policy))`); failures name group and metric.
     """
     settings = settings or FairnessGate()
 
-    def check(*, challenger: Mapping[str, float], **_) -> tuple[bool, str]:
+    def check(*, challenger: Mapping[str, float], **_) -> tuple[bool, str, list[dict]]:
         audit = audit_from_metrics(challenger)
         if audit.empty:
-            return False, "no fairness audit was recorded with this run"
+            return False, "no fairness audit was recorded with this run", []
         result = fairness_gate(audit, settings=settings)
-        return result.passed, result.message
+        return result.passed, result.message, result.failures
 
     return check
 

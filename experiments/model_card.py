@@ -8,9 +8,13 @@ and its limitations.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+
+from experiments.fairness import FairnessGate, GateResult, gate_policy_text, gated_rows
 
 SCORER_NAMES: dict[str, str] = {
     "model": "LightGBM, calibrated (this model)",
@@ -27,6 +31,13 @@ CARD_METRICS: tuple[tuple[str, str], ...] = (
     ("precision_at_top1pct", "Precision top 1%"),
     ("precision_at_top5pct", "Precision top 5%"),
 )
+
+
+def _reweighting_text(settings: Mapping[str, str]) -> str | None:
+    attribute = settings.get("reweight_attribute")
+    if attribute in (None, "", "None") or float(settings.get("reweight_strength", 1)) == 0:
+        return None
+    return f"{attribute} (strength {settings.get('reweight_strength', '1.0')})"
 
 
 def _number(value) -> str:
@@ -76,6 +87,96 @@ def _truth_section(truth: pd.DataFrame | None) -> list[str]:
     ]
 
 
+def fairness_section(
+    audit: pd.DataFrame | None,
+    *,
+    gate: GateResult | None,
+    gate_settings: FairnessGate,
+    heading: str = "##",
+    reweighting: str | None = None,
+) -> str:
+    """The fairness section: the audit on the latest holdout, the gate's verdict and the table."""
+    if audit is None or audit.empty:
+        return (
+            f"{heading} Fairness\n\nNo bias audit was recorded with this run (the extract had "
+            "no people table).\n"
+        )
+    k = int(audit["k"].iloc[0]) if "k" in audit else 0
+    verdict = "not judged" if gate is None else ("passed" if gate.passed else "FAILED")
+    message = "" if gate is None else f" {gate.message}"
+    mitigation = (
+        f"\n\nMitigation in this model: training examples reweighted by {reweighting} "
+        "(docs/fairness.md)."
+        if reweighting
+        else ""
+    )
+    return "\n".join(
+        [
+            f"{heading} Fairness",
+            "",
+            f"Bias audit on the latest holdout test date at the capacity cut-off: the top {k:,} "
+            "households, as the weekly list would select them (ties by household id). Missing a "
+            "household in need is the main harm of an assistive service, so the gate compares "
+            "each group's false negative rate and recall at k, and its calibration "
+            "(predicted/observed), with its reference group (the largest known group). Policy: "
+            f"{gate_policy_text(gate_settings)}. Smaller groups are shown, not gated.",
+            "",
+            f"Fairness gate: **{verdict}**.{message}{mitigation}",
+            "",
+            audit_table(audit, gate_settings=gate_settings),
+            "",
+            "Household groups: sex, ethnicity and age band are those of the oldest adult; "
+            'disability is "yes" when any member is recorded disabled; "unknown" where partners '
+            "did not record it. The audit compares the model with recorded crises: a group whose "
+            "contact is under-recorded shows as under-predicted (predicted/observed below 1), "
+            "see docs/fairness.md.",
+            "",
+        ]
+    )
+
+
+def audit_table(audit: pd.DataFrame, *, gate_settings: FairnessGate) -> str:
+    """The audit as a Markdown table: sizes, base rate, FNR, recall at k, ratios, gated or not."""
+    gated = gated_rows(audit, settings=gate_settings)
+    lines = [
+        "| Attribute | Group | Households | Escalated | Base rate | Selected | FNR | "
+        "Recall at k | Recall ratio | FNR ratio | Predicted/observed ratio | Gated |",
+        "|---" * 12 + "|",
+    ]
+    for index, row in audit.iterrows():
+        group = f"{row['group']} (reference)" if row["is_reference"] else row["group"]
+        cells = [
+            row["attribute"],
+            group,
+            f"{int(row['households']):,}",
+            f"{int(row['positives']):,}",
+            _percent(row["base_rate"]),
+            f"{int(row['selected']):,}",
+            _percent(row["false_negative_rate"]),
+            _percent(row["recall_at_k"]),
+            _ratio_text(row["recall_at_k_ratio"]),
+            _ratio_text(row["false_negative_rate_ratio"]),
+            _ratio_text(row["predicted_to_observed_ratio"]),
+            "yes" if gated.loc[index] else "no (small)",
+        ]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and math.isfinite(value)
+
+
+def _percent(value) -> str:
+    return f"{value:.1%}" if _is_number(value) else "-"
+
+
+def _ratio_text(value) -> str:
+    if not _is_number(value):
+        return "inf" if value == np.inf else "-"
+    return f"{value:.2f}"
+
+
 def render_model_card(
     *,
     model_name: str,
@@ -86,8 +187,11 @@ def render_model_card(
     metrics: pd.DataFrame,
     churn: Mapping[str, float],
     truth: pd.DataFrame | None,
+    fairness: pd.DataFrame | None = None,
+    fairness_gate: GateResult | None = None,
+    gate_settings: FairnessGate | None = None,
 ) -> str:
-    """The model card as Markdown."""
+    """The model card as Markdown (with the fairness section when an audit is given)."""
     crisis_types = settings["crisis_types"].replace(",", ", ")
     lines = [
         f"# Model card: {model_name}",
@@ -157,6 +261,12 @@ def render_model_card(
         f"{_number(churn.get('overlap_at_top1pct'))} of the top 1% stay on the list.",
         "",
         *_truth_section(truth),
+        fairness_section(
+            fairness,
+            gate=fairness_gate,
+            gate_settings=gate_settings or FairnessGate(),
+            reweighting=_reweighting_text(settings),
+        ),
         "## Limitations",
         "",
         "- It learns from recorded contact: households that agencies see less (or record less) "

@@ -211,3 +211,44 @@ def download_run_artifacts(*, tracking_uri: str, run_id: str, path: str, dst: Pa
     """Copy a run's artifact file or folder into `dst`; returns the local path."""
     dst.mkdir(parents=True, exist_ok=True)
     return Path(_client(tracking_uri).download_artifacts(run_id, path, dst_path=str(dst)))
+
+
+def log_artifacts(*, tracking_uri: str, run_id: str, local_dir: Path, artifact_path: str) -> None:
+    """Add a folder of files to an existing (possibly finished) run, under `artifact_path`."""
+    _client(tracking_uri).log_artifacts(run_id, str(local_dir), artifact_path=artifact_path)
+
+
+SIMULATION_EXPERIMENT = "policy-simulation"
+
+
+def log_simulation_runs(
+    *,
+    tracking_uri: str,
+    runs: list[Mapping[str, object]],
+    artifacts_dir: Path,
+    experiment_name: str = SIMULATION_EXPERIMENT,
+) -> list[str]:
+    """Log one run per policy (run_name, params, metrics, tags) with the simulation's files and
+    plots as artifacts; returns the run ids."""
+    client = _client(tracking_uri)
+    experiment_id = _experiment_id(
+        client, tracking_uri=tracking_uri, experiment_name=experiment_name
+    )
+    run_ids = []
+    for run in runs:
+        run_id = client.create_run(experiment_id, run_name=str(run["run_name"])).info.run_id
+        try:
+            _log_values(
+                client,
+                run_id,
+                params=run.get("params", {}),
+                tags=run.get("tags", {}),
+                metrics=run.get("metrics", {}),
+            )
+            client.log_artifacts(run_id, str(artifacts_dir))
+        except BaseException:
+            client.set_terminated(run_id, status="FAILED")
+            raise
+        client.set_terminated(run_id, status="FINISHED")
+        run_ids.append(run_id)
+    return run_ids

@@ -3,8 +3,10 @@
 `transparency_record` writes, for each champion model, a Markdown record in the shape of the UK
 Algorithmic Transparency Recording Standard (ATRS): a short public summary (tier 1) and the detail
 (tier 2: owner, rationale, decision process and human oversight, model card, data, risks, and how
-a resident asks for a correction). It is built only from what the training run measured, so the
-record states what the model does on this council's data, not what it was hoped to do.
+a resident asks for a correction). It embeds the training run's model card (experiments.model_card:
+performance, validation, fairness audit, limitations) instead of restating it, and adds the
+promotion gates' verdicts, so every figure is what the run measured on this council's data.
+Written at every promotion into REBALANCE_HOME (models._registry) and logged to the run.
 
 `override_record` is what the service stores every time a manager decides on a proposal: the risk
 and reasons that were on screen, what the tool proposed and what the manager chose.
@@ -24,12 +26,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from experiments.fairness import (
-    FairnessGate,
-    GateResult,
-    fairness_gate,
-    gated_rows,
-)
 from features.contract import CRISIS_EVENT_TYPES, SOURCES, TABLE_NAMES
 
 # Shown-risk bands (lower edges): the bands managers see next to the score.
@@ -59,20 +55,7 @@ SCORERS: dict[str, str] = {
     "model": "Escalation model",
     "logistic": "Logistic regression",
     "rule": "Problem-indicator count",
-    "prior": "Overall rate (no ranking)",
 }
-PERFORMANCE_METRICS: dict[str, str] = {
-    "auc": "AUC (ranking, 0.5 = chance)",
-    "average_precision": "Average precision",
-    "precision_at_capacity": "Precision at capacity k",
-    "recall_at_capacity": "Recall at capacity k",
-    "k_at_capacity": "Capacity k (households)",
-    "brier": "Brier score (lower is better)",
-    "ece": "Expected calibration error",
-    "escalation_rate": "Observed escalation rate",
-    "mean_risk": "Mean predicted risk",
-}
-_TOP_FRACTION = re.compile(r"^(precision|recall)_at_top([\d.]+)pct$")
 
 
 @dataclass(frozen=True)
@@ -95,22 +78,21 @@ class ServiceDetails:
 def transparency_record(
     *,
     model_version: str,
+    model_card: str,
     metrics: Mapping[str, float],
-    audit: pd.DataFrame,
     settings,
-    gate: GateResult | None = None,
-    gate_settings: FairnessGate | None = None,
+    promotion: Sequence[Mapping[str, object]] = (),
     data_summary: Mapping[str, object] | None = None,
     service: ServiceDetails | None = None,
 ) -> str:
-    """The champion's model card and ATRS-style record, as Markdown.
+    """The champion's Algorithmic Transparency Recording Standard (ATRS) record, as Markdown.
 
-    metrics: flat run metrics (`model_auc`, `holdout_model_recall_at_capacity`, `logistic_auc`,
-    ...); audit: the bias audit table; settings: the training settings (a dataclass or mapping);
-    gate: the fairness verdict (computed from the audit with `gate_settings` when not given).
+    model_card: the training run's model card (experiments.model_card; it carries performance,
+    validation, the fairness audit and limitations), embedded as section 4 rather than restated;
+    metrics: the run's flat metrics (`model_precision_at_capacity`, ...); settings: the training
+    settings (a dataclass or mapping); promotion: the promotion gates' results (name, passed,
+    message), fairness included.
     """
-    gate_settings = gate_settings or FairnessGate()
-    gate = gate or fairness_gate(audit, settings=gate_settings)
     training = _as_mapping(settings)
     summary = dict(data_summary or {})
     service = service or ServiceDetails()
@@ -120,14 +102,44 @@ def transparency_record(
         _owner(service),
         _rationale(training, metrics=metrics),
         _human_oversight(summary),
-        _model_card(model_version, training=training, summary=summary),
-        _performance(metrics),
-        _fairness(audit, gate=gate, gate_settings=gate_settings),
+        _embedded_card(model_card),
+        _promotion(promotion),
         _data(training),
         _risks(service),
         _corrections(service),
     ]
     return "\n\n".join(section.strip() for section in sections) + "\n"
+
+
+def _embedded_card(model_card: str) -> str:
+    """The run's model card one heading level down, under section 4."""
+    lines = model_card.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    demoted = [f"#{line}" if re.match(r"^#{2,5} ", line) else line for line in lines]
+    body = "\n".join(demoted).strip()
+    return f"## 4. Model card: performance, fairness and limitations\n\n{body}"
+
+
+def _promotion(promotion: Sequence[Mapping[str, object]]) -> str:
+    if not promotion:
+        return "## 5. Promotion\n\nNo promotion decision was recorded for this version."
+    rows = [
+        f"| {gate['name']} | {'passed' if gate['passed'] else 'FAILED'} | {gate['message']} |"
+        for gate in promotion
+    ]
+    return "\n".join(
+        [
+            "## 5. Promotion",
+            "",
+            "A version becomes the champion only if every gate passes; the fairness gate uses the "
+            "council's policy at the time of promotion (rebalance.toml [fairness]).",
+            "",
+            "| Gate | Verdict | Detail |",
+            "|---|---|---|",
+            *rows,
+        ]
+    )
 
 
 def _title(model_version: str, *, summary: Mapping[str, object]) -> str:
@@ -240,170 +252,16 @@ def _human_oversight(summary: Mapping[str, object]) -> str:
 """
 
 
-def _model_card(
-    model_version: str, *, training: Mapping[str, object], summary: Mapping[str, object]
-) -> str:
-    rows = [
-        ("Version", model_version),
-        ("Type", "Gradient-boosted decision trees (LightGBM), probability calibration"),
-        ("Calibration", summary.get("calibration_method", "not recorded")),
-        ("Features", _count_text(summary.get("features"))),
-        ("Trees", _count_text(summary.get("trees"))),
-        ("Label", f"any recorded crisis within {training.get('horizon_weeks', 26)} weeks"),
-        ("Validation", _validation_text(training)),
-        ("Data as of", summary.get("evaluation_as_of", "not recorded")),
-        ("Records used", _count_text(summary.get("events"))),
-        ("Random seed", training.get("seed", "not recorded")),
-    ]
-    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return f"""
-## 4. Model card
-
-| | |
-|---|---|
-{table}
-
-Intended use: ordering the weekly early help offer within the capacity the locality teams have.
-Out of scope: eligibility, enforcement, safeguarding thresholds, any decision about an individual.
-Features describe recent agency contact, arrears, school absence, household composition, tenure
-and case history as known on the scoring date. Protected characteristics (sex, ethnicity,
-disability, age) are never features; the training code refuses any feature named after one.
-"""
-
-
-def _validation_text(training: Mapping[str, object]) -> str:
-    folds, step = training.get("folds"), training.get("step_weeks")
-    if folds is None or step is None:
-        return "temporal hold-out"
-    return (
-        f"rolling-origin: {folds} test dates {step} weeks apart, each scored by a model trained "
-        "only on records shared before it"
-    )
-
-
-def _performance(metrics: Mapping[str, float]) -> str:
-    names = [*PERFORMANCE_METRICS, *_top_fraction_metrics(metrics)]
-    header = (
-        "| Metric | " + " | ".join(SCORERS.values()) + " | Escalation model, latest test date |"
-    )
-    lines = [header, "|---" * (len(SCORERS) + 2) + "|"]
-    for name in names:
-        values = [metrics.get(f"{scorer}_{name}") for scorer in SCORERS]
-        latest = metrics.get(f"holdout_model_{name}")
-        if not any(_is_number(value) for value in [*values, latest]):
-            continue
-        cells = [_format_metric(name, value) for value in [*values, latest]]
-        lines.append(f"| {_metric_label(name)} | " + " | ".join(cells) + " |")
-    return "## 5. Performance\n\n" + "\n".join([*lines, "", _truth_sentence(metrics)])
-
-
-def _top_fraction_metrics(metrics: Mapping[str, float]) -> list[str]:
-    found = {
-        match.group(0)
-        for key in metrics
-        if (match := _TOP_FRACTION.match(key.removeprefix("holdout_").removeprefix("model_")))
-    }
-    return sorted(found, key=lambda name: (float(_TOP_FRACTION.match(name).group(2)), name))
-
-
-def _metric_label(name: str) -> str:
-    if name in PERFORMANCE_METRICS:
-        return PERFORMANCE_METRICS[name]
-    kind, fraction = _TOP_FRACTION.match(name).groups()
-    return f"{kind.capitalize()} in the top {fraction}%"
-
-
-def _format_metric(name: str, value) -> str:
-    if not _is_number(value):
-        return "-"
-    return f"{value:,.0f}" if name == "k_at_capacity" else f"{value:.3f}"
-
-
-def _truth_sentence(metrics: Mapping[str, float]) -> str:
-    ratio = metrics.get("truth_model_auc_ratio_to_truth")
-    text = (
-        "Figures are over every test date unless marked latest; list figures are averages over "
-        "the test dates. Capacity k is the number of households the active key workers could take "
-        "on at the test date."
-    )
-    if _is_number(ratio):
-        text += (
-            f" On the synthetic city, where each household's true chance is known, the model "
-            f"reaches {ratio:.1%} of the AUC of the true risk."
-        )
-    return text
-
-
-def _fairness(audit: pd.DataFrame, *, gate: GateResult, gate_settings: FairnessGate) -> str:
-    verdict = "passed" if gate.passed else "FAILED"
-    confidence = _confidence_text(gate_settings)
-    k = f"{int(audit['k'].iloc[0]):,}" if "k" in audit and len(audit) else "k"
-    return f"""
-## 6. Fairness
-
-Bias audit on the latest test date, selecting the top {k} households (ties broken by household
-id). Missing a household in need is the main harm of an assistive service, so the gate compares
-each group's false negative rate and recall at k with its reference group (the largest known
-group): ratios must lie within {gate_settings.min_ratio:.2f}-{gate_settings.max_ratio:.2f} for
-every group with at least {gate_settings.min_households} households and
-{gate_settings.min_positives} escalations. Smaller groups are shown but not gated.{confidence}
-
-Fairness gate: **{verdict}**. {gate.message}
-
-{_audit_table(audit, gate_settings=gate_settings)}
-
-Household groups: sex, ethnicity and age band are those of the oldest adult; disability is "yes"
-when any member is recorded disabled; "unknown" where partners did not record it. The audit
-compares the model with recorded crises; a group whose crises are under-recorded can look better
-served than it is (see docs/fairness.md).
-"""
-
-
-def _confidence_text(gate_settings: FairnessGate) -> str:
-    if gate_settings.confidence is None:
-        return ""
-    return (
-        f" A ratio outside the bounds counts only when the gap to the reference group is "
-        f"significant at {gate_settings.confidence:.0%} confidence (two-proportion test)."
-    )
-
-
-def _audit_table(audit: pd.DataFrame, *, gate_settings: FairnessGate) -> str:
-    gated = gated_rows(audit, settings=gate_settings)
-    lines = [
-        "| Attribute | Group | Households | Escalated | Selected | Recall at k | "
-        "Recall ratio | FNR ratio | Mean predicted | Observed | Gated |",
-        "|---" * 11 + "|",
-    ]
-    for index, row in audit.iterrows():
-        group = f"{row['group']} (reference)" if row["is_reference"] else row["group"]
-        cells = [
-            row["attribute"],
-            group,
-            f"{int(row['households']):,}",
-            f"{int(row['positives']):,}",
-            f"{int(row['selected']):,}",
-            _percent(row["recall_at_k"]),
-            _ratio_text(row["recall_at_k_ratio"]),
-            _ratio_text(row["false_negative_rate_ratio"]),
-            _percent(row["mean_predicted"]),
-            _percent(row["base_rate"]),
-            "yes" if gated.loc[index] else "no (small)",
-        ]
-        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
-    return "\n".join(lines)
-
-
 def _data(training: Mapping[str, object]) -> str:
     sources = ", ".join(source.replace("_", " ") for source in SOURCES)
     return f"""
-## 7. Data
+## 6. Data
 
 - Source: pseudonymised extracts shared under the partners' information sharing agreement, one
   household key across agencies: {sources}. Tables: {", ".join(TABLE_NAMES)}.
 - Only records a partner had shared by the scoring date are used (a record's known-at date), so
   the model is trained and tested exactly as it is used.
-- Protected characteristics are held in the people table only to audit fairness (section 6).
+- Protected characteristics are held in the people table only to audit fairness (section 4).
 - Labels come from the same records: a crisis that no agency recorded is invisible to the model
   and to its evaluation.
 - Training settings: {_settings_text(training)}.
@@ -421,9 +279,10 @@ def _risks(service: ServiceDetails) -> str:
         (
             "A group's problems are under-recorded by an agency, so its households score lower "
             "and are missed",
-            "Bias audit and fairness gate on every model; the under-reporting study "
-            "(docs/fairness.md) shows the audit detects it; group-aware cut-offs at allocation "
-            "as mitigation; the data quality issue is raised with the partner",
+            "Bias audit on every training run and a fairness gate at promotion (calibration by "
+            "group detects under-recording: docs/fairness.md); reweighting in training and "
+            "group-aware cut-offs at allocation as mitigations; the data quality issue is "
+            "raised with the partner",
         ),
         (
             "Staff follow the score without judgement (automation bias), or ignore it",
@@ -438,7 +297,7 @@ def _risks(service: ServiceDetails) -> str:
         (
             "Errors in partner records",
             "The data contract refuses a broken extract; residents can ask for a correction "
-            "(section 9)",
+            "(section 8)",
         ),
         (
             "Re-identification of pseudonymised records",
@@ -447,12 +306,12 @@ def _risks(service: ServiceDetails) -> str:
         ),
     ]
     table = "\n".join(f"| {risk} | {mitigation} |" for risk, mitigation in risks)
-    return f"## 8. Risks and mitigations\n\n| Risk | Mitigation |\n|---|---|\n{table}"
+    return f"## 7. Risks and mitigations\n\n| Risk | Mitigation |\n|---|---|\n{table}"
 
 
 def _corrections(service: ServiceDetails) -> str:
     return f"""
-## 9. How a resident can ask for a correction
+## 8. How a resident can ask for a correction
 
 1. Anyone can ask what is held about their household and why they were contacted: contact
    {service.contact_email} or the council's data protection officer at
@@ -483,12 +342,14 @@ def override_record(
     locality: str | None = None,
     model_version: str | None = None,
     recorded_at: datetime | str | None = None,
+    shown_band: str | None = None,
 ) -> dict[str, object]:
     """A manager's decision on one household, with what the tool showed; JSON-ready.
 
     decision: "accepted" (the proposed worker), "changed_worker" (another worker),
     "not_allocated" (a proposed household not allocated) or "added" (a household the tool did
-    not propose). A reason is required for everything but "accepted".
+    not propose). A reason is required for everything but "accepted". shown_band: the band the
+    screen showed (default: the band of shown_risk with RISK_BANDS).
     """
     _check_override(
         household_id=household_id,
@@ -506,7 +367,7 @@ def override_record(
         "locality": None if locality is None else str(locality),
         "model_version": None if model_version is None else str(model_version),
         "shown_risk": float(shown_risk),
-        "risk_band": risk_band(float(shown_risk)),
+        "risk_band": shown_band or risk_band(float(shown_risk)),
         "shown_reasons": [str(text) for text in shown_reasons],
         "proposed_worker": proposed_worker,
         "chosen_worker": chosen_worker,
@@ -631,16 +492,6 @@ def _count_text(value, *, default: str = "not recorded") -> str:
     if _is_number(value):
         return f"{value:,.0f}"
     return default if value is None else str(value)
-
-
-def _percent(value) -> str:
-    return f"{value:.1%}" if _is_number(value) else "-"
-
-
-def _ratio_text(value) -> str:
-    if not _is_number(value):
-        return "inf" if value == np.inf else "-"
-    return f"{value:.2f}"
 
 
 __all__ = [

@@ -22,11 +22,20 @@ from features._encode import (
     encode_events,
     household_index,
 )
-from features.contract import CLOSE_REASONS, TENURES
+from features.contract import CLOSE_REASONS, EVENT_TYPES, TENURES
 
 WINDOWS_WEEKS: tuple[int, ...] = (4, 13, 26, 52)
 ARREARS_TYPES: tuple[str, ...] = ("rent_arrears", "council_tax_arrears")
 TREND_WEEKS = 13
+RISE_WINDOWS_WEEKS: tuple[int, ...] = (26, 52)
+# Half-lives of the decayed contact and crisis counts: a household's recent intensity of contact
+# across every agency says more about its need now than any one agency's count.
+HALF_LIVES_WEEKS: tuple[int, ...] = (4, 13, 26)
+STATEMENT_TYPES: tuple[str, ...] = (*ARREARS_TYPES, "school_absence")
+IS_CRISIS: np.ndarray = np.array([EVENT_TYPES[name].crisis for name in EVENT_TYPE_ORDER])
+# Contacts: incidents any agency records (call-outs, attendances, claims ...); not the periodic
+# statements (arrears balances, absence returns) and not crises.
+IS_CONTACT: np.ndarray = ~IS_CRISIS & ~np.isin(EVENT_TYPE_ORDER, STATEMENT_TYPES)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ def features_as_of(prepared: PreparedTables, *, as_of) -> pd.DataFrame:
     groups = [
         _event_counts(known_events, as_of_day=as_of_day, n_households=n_households),
         _event_recency(known_events, as_of_day=as_of_day, n_households=n_households),
+        _contact_intensity(known_events, as_of_day=as_of_day, n_households=n_households),
         _arrears(known_events, as_of_day=as_of_day, n_households=n_households),
         _school_absence(known_events, as_of_day=as_of_day, n_households=n_households),
         _agencies(known_events, as_of_day=as_of_day, n_households=n_households),
@@ -117,29 +127,86 @@ def _event_recency(
     )
 
 
-def _latest_value(events: pd.DataFrame, *, n_households: int) -> np.ndarray:
-    # Two records on the same latest day: the larger balance wins, so file order never matters.
-    latest = np.full(n_households, np.nan)
+def _by_household_and_day(records: pd.DataFrame) -> pd.DataFrame:
+    # Two records on the same day: the larger balance counts as later, so file order never matters.
     order = np.lexsort(
-        (events["value"].to_numpy(), events["occurred_day"].to_numpy(), events["household"])
+        (records["value"].to_numpy(), records["occurred_day"].to_numpy(), records["household"])
     )
-    last_rows = events.iloc[order].drop_duplicates("household", keep="last")
-    latest[last_rows["household"].to_numpy()] = last_rows["value"].to_numpy()
+    return records.iloc[order]
+
+
+def _latest_value(ordered: pd.DataFrame, *, n_households: int) -> np.ndarray:
+    latest = np.full(n_households, np.nan)
+    households = ordered["household"].to_numpy()
+    last_of_household = np.r_[households[1:] != households[:-1], True] if len(households) else []
+    latest[households[last_of_household]] = ordered["value"].to_numpy()[last_of_household]
     return latest
+
+
+def _rises(ordered: pd.DataFrame, *, as_of_day: int, n_households: int) -> dict[str, np.ndarray]:
+    """How often, and by how much, a balance went up from one statement to the next."""
+    households = ordered["household"].to_numpy()
+    step = np.diff(ordered["value"].to_numpy(), prepend=np.nan)
+    step[np.r_[True, households[1:] != households[:-1]] if len(households) else []] = 0.0
+    age_days = as_of_day - ordered["occurred_day"].to_numpy()
+    rose = step > 0
+    columns = {}
+    for weeks in RISE_WINDOWS_WEEKS:
+        in_window = age_days < weeks * 7
+        columns[f"rises_{weeks}w"] = np.bincount(
+            households[in_window & rose], minlength=n_households
+        ).astype(np.int32)
+        columns[f"risen_{weeks}w"] = np.bincount(
+            households[in_window & rose], weights=step[in_window & rose], minlength=n_households
+        )
+    return columns
 
 
 def _arrears(known_events: pd.DataFrame, *, as_of_day: int, n_households: int) -> pd.DataFrame:
     columns = {}
     for name in ARREARS_TYPES:
         records = known_events.loc[known_events["event_type"] == EVENT_TYPE_ORDER.index(name)]
-        earlier = records.loc[records["occurred_day"] <= as_of_day - TREND_WEEKS * 7]
-        latest = _latest_value(records, n_households=n_households)
+        ordered = _by_household_and_day(records)
+        earlier = ordered.loc[ordered["occurred_day"].to_numpy() <= as_of_day - TREND_WEEKS * 7]
+        latest = _latest_value(ordered, n_households=n_households)
         before = _latest_value(earlier, n_households=n_households)
         # A debt first recorded within the window is a rise from nothing.
         before_or_zero = np.where(np.isnan(before) & ~np.isnan(latest), 0.0, before)
         columns[f"{name}_balance_latest"] = latest
         columns[f"{name}_balance_{TREND_WEEKS}w_ago"] = before
         columns[f"{name}_change_{TREND_WEEKS}w"] = latest - before_or_zero
+        rises = _rises(ordered, as_of_day=as_of_day, n_households=n_households)
+        columns |= {f"{name}_{key}": values for key, values in rises.items()}
+    return pd.DataFrame(columns)
+
+
+def _contact_intensity(
+    known_events: pd.DataFrame, *, as_of_day: int, n_households: int
+) -> pd.DataFrame:
+    """Contacts and crises over all agencies: counts per window, decayed counts, variety."""
+    event_type = known_events["event_type"].to_numpy()
+    households = known_events["household"].to_numpy()
+    age_days = as_of_day - known_events["occurred_day"].to_numpy()
+    # Nothing older than the longest window counts, so a year-old history is enough to rebuild it.
+    in_year = age_days < max(WINDOWS_WEEKS) * 7
+    columns = {}
+    for kind, is_kind in (("contacts", IS_CONTACT[event_type]), ("crises", IS_CRISIS[event_type])):
+        for weeks in WINDOWS_WEEKS:
+            chosen = is_kind & (age_days < weeks * 7)
+            columns[f"{kind}_count_{weeks}w"] = np.bincount(
+                households[chosen], minlength=n_households
+            ).astype(np.int32)
+        for half_life in HALF_LIVES_WEEKS:
+            chosen = is_kind & in_year
+            columns[f"{kind}_decayed_{half_life}w"] = np.bincount(
+                households[chosen],
+                weights=0.5 ** (age_days[chosen] / (7.0 * half_life)),
+                minlength=n_households,
+            )
+    n_types = len(EVENT_TYPE_ORDER)
+    present = np.zeros(n_households * n_types, dtype=bool)
+    present[households[in_year].astype(np.int64) * n_types + event_type[in_year]] = True
+    columns["event_types_52w"] = present.reshape(n_households, n_types).sum(axis=1).astype(np.int32)
     return pd.DataFrame(columns)
 
 

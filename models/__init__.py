@@ -1,6 +1,7 @@
 """The household escalation model: temporal validation, calibration, baselines, metrics, scoring.
 
-Train (`train`), promote (`promote`) and score with the champion (`load_champion`,
+Train (`train`: every run is audited for bias), promote (`promote`: the fairness gate among the
+others) and score with the champion (`load_champion`,
 `score_households`, `write_scores`). The pieces (estimator, temporal plan, metrics, baselines,
 gates) are exported for notebooks, benchmarks and tests. Reasons and needs: models.explain.
 """
@@ -15,7 +16,7 @@ from models._baselines import (
 )
 from models._calibrate import Calibrator, fit_calibrator
 from models._estimator import EscalationModel
-from models._gates import PROMOTION_GATES, Gate, GateResult, evaluate_gates
+from models._gates import PROMOTION_GATES, Gate, GateResult, evaluate_gates, promotion_gates
 from models._metrics import (
     calibration_table,
     capacity_k,
@@ -30,6 +31,7 @@ from models._plan import Fold, TrainingWindow, fold_plan, training_window
 from models._registry import (
     PromotionDecision,
     TrainResult,
+    governance_dir,
     load_champion,
     log_outcome,
     promote,
@@ -37,7 +39,13 @@ from models._registry import (
 )
 from models._score import SCORE_COLUMNS, score_features, score_households, write_scores
 from models._settings import MODEL_NAME, TrainSettings, settings_from_file, settings_from_mapping
-from models._train import TrainingOutcome, fit_and_evaluate
+from models._train import (
+    HoldoutPredictions,
+    TrainingOutcome,
+    fit_and_evaluate,
+    fold_predictions,
+    holdout_predictions,
+)
 
 __all__ = [
     "MODEL_NAME",
@@ -50,6 +58,7 @@ __all__ = [
     "Fold",
     "Gate",
     "GateResult",
+    "HoldoutPredictions",
     "PriorRate",
     "ProblemIndicatorRule",
     "PromotionDecision",
@@ -64,6 +73,9 @@ __all__ = [
     "fit_and_evaluate",
     "fit_calibrator",
     "fold_plan",
+    "fold_predictions",
+    "governance_dir",
+    "holdout_predictions",
     "load_champion",
     "load_model",
     "log_outcome",
@@ -71,6 +83,7 @@ __all__ = [
     "precision_recall_at_k",
     "problem_indicator_count",
     "promote",
+    "promotion_gates",
     "ranking_order",
     "save_model",
     "score_features",

@@ -12,9 +12,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 from features.contract import PROTECTED_COLUMNS
-from models._calibrate import Calibrator, fit_calibrator
+from models._calibrate import Calibrator, choose_calibration_method, fit_calibrator
 
 # Age is derived from birth_year; neither may reach the model under any name.
 PROTECTED_FEATURE_MARKERS: tuple[str, ...] = (*PROTECTED_COLUMNS, "age")
@@ -100,18 +102,31 @@ class EscalationModel(ClassifierMixin, BaseEstimator):
         y_valid,
         X_calib: pd.DataFrame,
         y_calib,
+        sample_weight=None,
+        valid_sample_weight=None,
+        calib_sample_weight=None,
     ) -> EscalationModel:
-        """Fit trees on (X, y), stop early on the validation set, calibrate on the third set."""
+        """Fit trees on (X, y), stop early on the validation set, calibrate on the third set.
+
+        Each set may carry example weights (e.g. group reweighting against under-recorded
+        groups). The training pipeline weights the trees and the stopping set but calibrates
+        unweighted, so the risk shown to a manager stays the observed chance.
+        """
         feature_names = [str(name) for name in X.columns]
         check_no_protected_features(feature_names)
         train_set = lgb.Dataset(
             feature_matrix(X, feature_names),
             label=np.asarray(y, dtype=np.float64),
+            weight=_checked_weights(sample_weight, rows=len(X), what="sample_weight"),
             feature_name=feature_names,
             params={"max_bin": self.max_bin, "verbosity": -1},
         )
         valid_set = train_set.create_valid(
-            feature_matrix(X_valid, feature_names), label=np.asarray(y_valid, dtype=np.float64)
+            feature_matrix(X_valid, feature_names),
+            label=np.asarray(y_valid, dtype=np.float64),
+            weight=_checked_weights(
+                valid_sample_weight, rows=len(X_valid), what="valid_sample_weight"
+            ),
         )
         booster = lgb.train(
             self.lightgbm_params(),
@@ -126,9 +141,12 @@ class EscalationModel(ClassifierMixin, BaseEstimator):
         self.feature_names_ = feature_names
         self.n_features_in_ = len(feature_names)
         self.classes_ = np.array([0, 1])
-        self.calibrator_ = fit_calibrator(
+        self.calibrator_ = _fit_calibration(
             self.predict_raw(X_calib),
             np.asarray(y_calib),
+            weights=_checked_weights(
+                calib_sample_weight, rows=len(X_calib), what="calib_sample_weight"
+            ),
             isotonic_min_class_count=self.isotonic_min_class_count,
         )
         return self
@@ -167,6 +185,46 @@ class EscalationModel(ClassifierMixin, BaseEstimator):
         return importance.sort_values(["gain", "feature"], ascending=[False, True]).reset_index(
             drop=True
         )
+
+
+def _checked_weights(weights, *, rows: int, what: str) -> np.ndarray | None:
+    """Example weights as float64, refused unless one finite non-negative weight per row."""
+    if weights is None:
+        return None
+    values = np.asarray(weights, dtype=np.float64).ravel()
+    if len(values) != rows:
+        raise ValueError(f"{what} has {len(values)} weights for {rows} examples")
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.sum() <= 0:
+        raise ValueError(f"{what} must be finite, non-negative and not all zero")
+    return values
+
+
+def _fit_calibration(
+    raw: np.ndarray, labels: np.ndarray, *, weights: np.ndarray | None, isotonic_min_class_count
+) -> Calibrator:
+    """The calibrator, on weighted examples when weights are given.
+
+    The same choice and fits as models._calibrate.fit_calibrator, with the weights passed to
+    scikit-learn (the method is chosen on unweighted counts: it is about the data's size).
+    """
+    if weights is None:
+        return fit_calibrator(raw, labels, isotonic_min_class_count=isotonic_min_class_count)
+    labels = np.asarray(labels, dtype=np.float64)
+    if labels.min() == labels.max():
+        raise ValueError("the calibration set needs both escalated and non-escalated households")
+    method = choose_calibration_method(labels, isotonic_min_class_count=isotonic_min_class_count)
+    raw = np.asarray(raw, dtype=np.float64)
+    if method == "sigmoid":
+        curve = LogisticRegression(C=np.inf).fit(raw.reshape(-1, 1), labels, sample_weight=weights)
+        return Calibrator("sigmoid", (float(curve.coef_[0, 0]), float(curve.intercept_[0])), ())
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        raw, labels, sample_weight=weights
+    )
+    return Calibrator(
+        "isotonic",
+        tuple(float(x) for x in isotonic.X_thresholds_),
+        tuple(float(y) for y in isotonic.y_thresholds_),
+    )
 
 
 def restored_model(

@@ -2,14 +2,17 @@
 
 A gate reads the metrics logged with the challenger's run (and the champion's, when there is one)
 and says whether it passes and why, in a sentence a manager can read. Gates are a plain tuple so
-another check (the fairness gate) is added by appending to it, not by editing the others.
+another check is added by appending to it, not by editing the others. The fairness gate
+(experiments.fairness) re-judges the bias audit logged with the run under the council's current
+policy, so a policy change needs no retraining; its failures name each group and metric.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from experiments.fairness import FairnessGate, fairness_promotion_check
 from models._settings import TrainSettings
 
 Metrics = Mapping[str, float]
@@ -22,11 +25,14 @@ class GateResult:
     name: str
     passed: bool
     message: str
+    # Structured reasons when the gate gives them (the fairness gate: attribute, group, metric,
+    # ratio, bound, p-value, text), for the promotion audit record.
+    failures: tuple[dict[str, object], ...] = field(default=())
 
 
 @dataclass(frozen=True)
 class Gate:
-    """A named check: `check(challenger=..., champion=..., settings=...) -> (passed, message)`."""
+    """A named check: `check(challenger=, champion=, settings=)` -> (passed, message[, why])."""
 
     name: str
     check: Callable[..., tuple[bool, str]]
@@ -90,12 +96,18 @@ def beats_champion(
     )
 
 
-PROMOTION_GATES: tuple[Gate, ...] = (
-    Gate("minimum_auc", minimum_auc),
-    Gate("calibration", calibration),
-    Gate("beats_baselines", beats_baselines),
-    Gate("beats_champion", beats_champion),
-)
+def promotion_gates(fairness: FairnessGate | None = None) -> tuple[Gate, ...]:
+    """The promotion gates, the fairness gate judging with `fairness` (default: the product's)."""
+    return (
+        Gate("minimum_auc", minimum_auc),
+        Gate("calibration", calibration),
+        Gate("beats_baselines", beats_baselines),
+        Gate("beats_champion", beats_champion),
+        Gate("fairness", fairness_promotion_check(fairness or FairnessGate())),
+    )
+
+
+PROMOTION_GATES: tuple[Gate, ...] = promotion_gates()
 
 
 def evaluate_gates(
@@ -108,6 +120,9 @@ def evaluate_gates(
     """Run every gate (all of them, so a refusal lists every reason at once)."""
     results = []
     for gate in gates:
-        passed, message = gate.check(challenger=challenger, champion=champion, settings=settings)
-        results.append(GateResult(gate.name, bool(passed), message))
+        passed, message, *details = gate.check(
+            challenger=challenger, champion=champion, settings=settings
+        )
+        failures = tuple(dict(failure) for failure in details[0]) if details else ()
+        results.append(GateResult(gate.name, bool(passed), message, failures))
     return tuple(results)

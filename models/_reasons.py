@@ -24,7 +24,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.build import ARREARS_TYPES, TREND_WEEKS, WINDOWS_WEEKS
+from features.build import (
+    ARREARS_TYPES,
+    HALF_LIVES_WEEKS,
+    RISE_WINDOWS_WEEKS,
+    TREND_WEEKS,
+    WINDOWS_WEEKS,
+)
 from features.contract import (
     CLOSE_REASONS,
     EVENT_TYPES,
@@ -42,6 +48,7 @@ AGENCY_WEEKS = 26
 # Kinds of reason group and the template variants each must define, in the order codes use them.
 KIND_VARIANTS: dict[str, tuple[str, ...]] = {
     "incidents": ("one", "many", "earlier"),
+    "totals": ("one", "many"),
     "arrears": ("rose", "new", "steady", "fell", "cleared"),
     "school_absence": ("one", "many", "earlier"),
     "agencies": ("one", "many", "rose", "earlier_one", "earlier_many"),
@@ -58,6 +65,7 @@ KIND_VARIANTS: dict[str, tuple[str, ...]] = {
 }
 KIND_FIELDS: dict[str, frozenset[str]] = {
     "incidents": frozenset({"count", "weeks", "latest", "noun"}),
+    "totals": frozenset({"count", "weeks"}),
     "arrears": frozenset({"latest", "before", "weeks"}),
     "school_absence": frozenset({"sessions", "weeks", "latest"}),
     "agencies": frozenset({"count", "change", "names"}),
@@ -75,6 +83,10 @@ class Group:
     kind: str
 
 
+# Records counted over every agency: contacts (incidents) and crises.
+TOTALS: tuple[str, ...] = ("contacts", "crises")
+
+
 def _event_kind(event_type: str) -> str:
     if event_type in ARREARS_TYPES:
         return "arrears"
@@ -84,6 +96,7 @@ def _event_kind(event_type: str) -> str:
 # In the order of the templates file; equal contributions are ranked in this order.
 GROUPS: tuple[Group, ...] = (
     *(Group(name, _event_kind(name)) for name in EVENT_TYPES),
+    *(Group(name, "totals") for name in TOTALS),
     *(Group(name, name) for name in ("agencies", "household", "tenure", "case_history")),
 )
 GROUP_KEYS: tuple[str, ...] = tuple(group.key for group in GROUPS)
@@ -97,6 +110,12 @@ def _feature_group_table() -> dict[str, str]:
     for name in ARREARS_TYPES:
         for suffix in ("balance_latest", f"balance_{TREND_WEEKS}w_ago", f"change_{TREND_WEEKS}w"):
             table[f"{name}_{suffix}"] = name
+        for weeks in RISE_WINDOWS_WEEKS:
+            table |= dict.fromkeys((f"{name}_rises_{weeks}w", f"{name}_risen_{weeks}w"), name)
+    for name in TOTALS:
+        table |= {f"{name}_count_{weeks}w": name for weeks in WINDOWS_WEEKS}
+        table |= {f"{name}_decayed_{weeks}w": name for weeks in HALF_LIVES_WEEKS}
+    table["event_types_52w"] = "contacts"
     table |= {f"school_absence_sessions_{weeks}w": "school_absence" for weeks in ABSENCE_WINDOWS}
     table |= dict.fromkeys(("agencies_26w", "agencies_change_26w", "agencies_52w"), "agencies")
     table |= {"adults": "household", "children": "household"}
@@ -156,6 +175,8 @@ class Templates:
             return dict(self.sections["arrears"][group.key])
         if group.kind == "incidents":
             return dict(self.sections["incidents"])
+        if group.kind == "totals":
+            return dict(self.sections["totals"][group.key])
         return dict(self.sections[group.kind])
 
     def skills(self, group: Group, variant: str) -> tuple[str, ...]:
@@ -372,6 +393,23 @@ def _incidents_fields(key: str, values: Columns, pushes: Columns, templates: Tem
     }
 
 
+def _totals_names(key: str) -> list[str]:
+    return [f"{key}_count_{weeks}w" for weeks in WINDOWS_WEEKS]
+
+
+def _totals_variants(key: str, values: Columns, pushes: Columns) -> np.ndarray:
+    count = _pick(values, _totals_names(key), _chosen_window(values, pushes, _totals_names(key)))
+    return np.where(count > 1, 1, np.where(count == 1, 0, NO_GROUP))
+
+
+def _totals_fields(key: str, values: Columns, pushes: Columns, templates: Templates) -> dict:
+    window = _chosen_window(values, pushes, _totals_names(key))
+    return {
+        "count": whole_numbers(_pick(values, _totals_names(key), window)),
+        "weeks": np.array(WINDOWS_WEEKS)[window].astype(TEXT),
+    }
+
+
 def _arrears_amounts(key: str, values: Columns) -> tuple[np.ndarray, np.ndarray]:
     # Compared in whole pounds, so a text never says "rose from £310 to £310".
     latest = np.rint(values[f"{key}_balance_latest"])
@@ -480,6 +518,7 @@ def _case_fields(key: str, values: Columns, pushes: Columns, templates: Template
 
 KIND_FUNCTIONS = {
     "incidents": (_incidents_variants, _incidents_fields),
+    "totals": (_totals_variants, _totals_fields),
     "arrears": (_arrears_variants, _arrears_fields),
     "school_absence": (_absence_variants, _absence_fields),
     "agencies": (_agencies_variants, _agencies_fields),

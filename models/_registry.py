@@ -3,8 +3,13 @@
 - `train` cross-validates, fits the final model and logs one MLflow run (parameters, data snapshot,
   features, metrics, plots, model card, the model files), registered as a new version of
   `household-escalation` with the alias `challenger`.
-- `promote` moves `champion` to the challenger only if every gate passes; each decision (and each
-  refusal) is appended to `<home>/audit/promotions.jsonl`.
+- Every run audits the latest holdout for bias (experiments.fairness): the table
+  (`fairness_audit.csv`), the chart (`plots/fairness_audit.png`), the gate's inputs as metrics
+  (`fairness/...`), the verdict as the tag `fairness_gate`, and a fairness section in the card.
+- `promote` moves `champion` to the challenger only if every gate passes, the fairness gate with
+  the council's policy; each decision (and each refusal) is appended to
+  `<home>/audit/promotions.jsonl`. A new champion gets its model card and Algorithmic
+  Transparency Recording Standard record in `<home>/governance/` (and in its run).
 - `load_champion` loads the version `champion` points at; scoring always uses it.
 
 No household-level data goes into the tracking store: only aggregates, plots and the model.
@@ -17,22 +22,28 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from experiments import tracking
+from experiments.fairness import FairnessGate, audit_chart, audit_metrics, fairness_gate
+from experiments.fairness import GateResult as FairnessVerdict
 from experiments.model_card import render_model_card
 from experiments.plots import calibration_plot, feature_importance_plot, precision_at_k_plot
+from experiments.transparency import transparency_record
 from features.build import features_as_of, prepare_tables
-from models._gates import PROMOTION_GATES, Gate, GateResult, evaluate_gates
+from models._gates import Gate, GateResult, evaluate_gates, promotion_gates
 from models._persist import ChampionModel, load_model, save_model
 from models._settings import MODEL_NAME, TrainSettings
 from models._train import TrainingOutcome, fit_and_evaluate
 
 AUDIT_FILE = Path("audit") / "promotions.jsonl"
+GOVERNANCE_DIR = Path("governance")
+CURRENT_RECORD = "transparency-record.md"
+FAIRNESS_TABLE = "fairness_audit.csv"
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,8 @@ class TrainResult:
     model_version: str
     metrics: pd.DataFrame
     outcome: TrainingOutcome
+    # The bias audit's verdict under the policy the run was trained with (None: not audited).
+    fairness_gate: FairnessVerdict | None = None
 
     def headline(self) -> dict[str, float]:
         """Holdout metrics of the model and baselines, for a one-screen summary."""
@@ -69,6 +82,13 @@ class PromotionDecision:
     message: str
     decided_at: str
     decided_by: str
+    fairness_policy: dict[str, object] | None = None
+    records: tuple[str, ...] = ()
+
+    @property
+    def fairness(self) -> GateResult | None:
+        """The fairness gate's verdict, when it was run."""
+        return next((gate for gate in self.gates if gate.name == "fairness"), None)
 
     @property
     def failed_gates(self) -> tuple[str, ...]:
@@ -100,8 +120,11 @@ def write_run_artifacts(
     snapshot_id: str,
     settings: TrainSettings,
     explain_features: pd.DataFrame | None = None,
+    fairness: FairnessGate | None = None,
 ) -> Path:
-    """The run's files: model/, plots/, tables as CSV, the feature list and the model card."""
+    """The run's files: model/, plots/, tables as CSV, the feature list, the bias audit and the
+    model card (its fairness verdict judged with `fairness`, default the product's policy)."""
+    fairness = fairness or FairnessGate()
     save_model(outcome.model, directory / "model", horizon_weeks=settings.horizon_weeks)
     outcome.metrics.to_csv(directory / "metrics.csv", index=False)
     outcome.calibration.to_csv(directory / "calibration.csv", index=False)
@@ -116,6 +139,14 @@ def write_run_artifacts(
     calibration_plot(pooled, path=directory / "plots" / "calibration.png")
     precision_at_k_plot(outcome.precision_curves, path=directory / "plots" / "precision_at_k.png")
     feature_importance_plot(outcome.importance, path=directory / "plots" / "feature_importance.png")
+    verdict = None
+    if outcome.fairness is not None:
+        outcome.fairness.to_csv(directory / FAIRNESS_TABLE, index=False)
+        audit_chart(outcome.fairness, settings=fairness).savefig(
+            directory / "plots" / "fairness_audit.png", dpi=80
+        )
+        verdict = fairness_gate(outcome.fairness, settings=fairness)
+    (directory / "data_summary.json").write_text(json.dumps(outcome.data_summary, indent=1))
     card = render_model_card(
         model_name=settings.model_name,
         snapshot_id=snapshot_id,
@@ -125,6 +156,9 @@ def write_run_artifacts(
         metrics=outcome.metrics,
         churn=outcome.churn,
         truth=outcome.truth,
+        fairness=outcome.fairness,
+        fairness_gate=verdict,
+        gate_settings=fairness,
     )
     if explain_features is not None:
         card += _global_explanation(outcome, features=explain_features, directory=directory)
@@ -167,12 +201,22 @@ def _global_explanation(
     )
 
 
-def _run_tags(outcome: TrainingOutcome, *, snapshot_id: str) -> dict[str, str]:
-    return {
+def _run_tags(
+    outcome: TrainingOutcome, *, snapshot_id: str, verdict: FairnessVerdict | None
+) -> dict[str, str]:
+    tags = {
         "snapshot_id": snapshot_id,
         "evaluation_as_of": outcome.data_summary["evaluation_as_of"],
         "holdout_as_of": str(outcome.holdout.test_as_of.date()),
         "calibration_method": outcome.model.calibrator_.method,
+    }
+    if outcome.fairness is None or verdict is None:
+        return tags | {"fairness_gate": "not audited"}
+    return tags | {
+        "fairness_gate": "passed" if verdict.passed else "failed",
+        # Group names and rates only: aggregates, never a household.
+        "fairness_gate_message": verdict.message[:4000],
+        "fairness_k": str(int(outcome.fairness["k"].iloc[0])),
     }
 
 
@@ -184,14 +228,20 @@ def log_outcome(
     home: str | Path,
     tracking_uri: str | None = None,
     explain_features: pd.DataFrame | None = None,
+    fairness: FairnessGate | None = None,
 ) -> TrainResult:
     """Log a fitted outcome as an MLflow run; its model becomes the new `challenger` version.
 
     With `explain_features` (the holdout households' features) the run also gets the global SHAP
-    view and the effect-direction check in its model card.
+    view and the effect-direction check in its model card. The bias audit is logged as a table,
+    a chart, flat metrics and the `fairness_gate` tag (judged with `fairness`).
     """
+    fairness = fairness or FairnessGate()
     uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
-    tags = _run_tags(outcome, snapshot_id=snapshot_id)
+    verdict = (
+        None if outcome.fairness is None else fairness_gate(outcome.fairness, settings=fairness)
+    )
+    tags = _run_tags(outcome, snapshot_id=snapshot_id, verdict=verdict)
     params = settings.as_params() | tags | {"feature_count": str(len(outcome.model.feature_names_))}
     with tempfile.TemporaryDirectory(prefix="rebalance-run-") as scratch:
         artifacts = write_run_artifacts(
@@ -200,6 +250,7 @@ def log_outcome(
             snapshot_id=snapshot_id,
             settings=settings,
             explain_features=explain_features,
+            fairness=fairness,
         )
         registered = tracking.log_training_run(
             tracking_uri=uri,
@@ -207,7 +258,8 @@ def log_outcome(
             run_name=f"escalation-{tags['evaluation_as_of']}",
             params=params,
             tags=tags,
-            metrics=outcome.flat_metrics(),
+            metrics=outcome.flat_metrics()
+            | ({} if outcome.fairness is None else audit_metrics(outcome.fairness)),
             artifacts_dir=artifacts,
         )
     return TrainResult(
@@ -216,6 +268,7 @@ def log_outcome(
         model_version=registered.version,
         metrics=outcome.metrics,
         outcome=outcome,
+        fairness_gate=verdict,
     )
 
 
@@ -228,8 +281,9 @@ def train(
     home: str | Path,
     tracking_uri: str | None = None,
     truth: pd.DataFrame | None = None,
+    fairness: FairnessGate | None = None,
 ) -> TrainResult:
-    """Cross-validate, fit and log a model; the new version becomes the `challenger`."""
+    """Cross-validate, fit, audit and log a model; the new version becomes the `challenger`."""
     outcome = fit_and_evaluate(tables=tables, as_of=as_of, settings=settings, truth=truth)
     holdout_features = features_as_of(prepare_tables(tables), as_of=outcome.holdout.test_as_of)
     return log_outcome(
@@ -239,6 +293,7 @@ def train(
         home=home,
         tracking_uri=tracking_uri,
         explain_features=holdout_features,
+        fairness=fairness,
     )
 
 
@@ -317,10 +372,18 @@ def promote(
     home: str | Path,
     settings: TrainSettings | None = None,
     tracking_uri: str | None = None,
-    gates: tuple[Gate, ...] = PROMOTION_GATES,
+    gates: tuple[Gate, ...] | None = None,
+    fairness: FairnessGate | None = None,
 ) -> PromotionDecision:
-    """Make the challenger the champion if it passes every gate; audit the decision either way."""
+    """Make the challenger the champion if it passes every gate; audit the decision either way.
+
+    `gates` default to every promotion gate, the fairness gate judging with `fairness` (the
+    council's policy; default the product's). A new champion's model card and transparency
+    record are written to `<home>/governance/` and logged to its run.
+    """
     settings = settings or TrainSettings()
+    fairness = fairness or FairnessGate()
+    gates = promotion_gates(fairness) if gates is None else gates
     uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
     name = settings.model_name
     challenger, champion = (
@@ -350,9 +413,66 @@ def promote(
         message=message,
         decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
         decided_by=_operator(),
+        fairness_policy=asdict(fairness),
     )
+    if promoted:
+        records = write_governance_records(
+            decision, version=challenger, uri=uri, home=home, settings=settings
+        )
+        decision = replace(decision, records=tuple(str(path) for path in records))
     _record(decision, uri=uri, home=home)
     return decision
+
+
+def governance_dir(home: str | Path, *, version: str) -> Path:
+    """Where a champion's model card and transparency record are kept."""
+    return Path(home) / GOVERNANCE_DIR / f"version-{version}"
+
+
+def write_governance_records(
+    decision: PromotionDecision,
+    *,
+    version: tracking.RegisteredVersion,
+    uri: str,
+    home: str | Path,
+    settings: TrainSettings,
+) -> list[Path]:
+    """The new champion's model card and ATRS record, in the home folder and in its run.
+
+    `<home>/governance/version-<v>/` keeps every champion's; `<home>/governance/
+    transparency-record.md` is the current champion's (what the model page and docs show).
+    """
+    metrics, params, _ = tracking.run_values(tracking_uri=uri, run_id=version.run_id)
+    folder = governance_dir(home, version=version.version)
+    with tempfile.TemporaryDirectory(prefix="rebalance-record-") as scratch:
+        downloaded = {
+            name: tracking.download_run_artifacts(
+                tracking_uri=uri, run_id=version.run_id, path=name, dst=Path(scratch)
+            )
+            for name in ("model_card.md", "data_summary.json")
+        }
+        card = downloaded["model_card.md"].read_text(encoding="utf-8")
+        summary = json.loads(downloaded["data_summary.json"].read_text(encoding="utf-8"))
+    record = transparency_record(
+        model_version=version.version,
+        model_card=card,
+        metrics=metrics,
+        settings=params or settings,
+        promotion=[asdict(gate) for gate in decision.gates],
+        data_summary=summary,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_card.md").write_text(card, encoding="utf-8")
+    (folder / "transparency_record.md").write_text(record, encoding="utf-8")
+    (folder.parent / CURRENT_RECORD).write_text(record, encoding="utf-8")
+    tracking.log_artifacts(
+        tracking_uri=uri, run_id=version.run_id, local_dir=folder, artifact_path="governance"
+    )
+    return [
+        folder / "model_card.md",
+        folder / "transparency_record.md",
+        folder.parent / CURRENT_RECORD,
+    ]
 
 
 def load_champion(

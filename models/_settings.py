@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from experiments.fairness import AUDIT_ATTRIBUTES
 from features.contract import CRISIS_EVENT_TYPES, EVENT_TYPES
 from features.labels import DEFAULT_HORIZON_WEEKS
 
@@ -50,6 +51,11 @@ class TrainSettings:
     promote_margin: float = 0.002
     model_name: str = MODEL_NAME
     reasons_per_household: int = 3
+    # Mitigation: reweight training examples by this audit attribute (sex, ethnicity, disability,
+    # age_band or locality) so that group and outcome are independent in the weighted data;
+    # strength 1 is full reweighing, 0 none, in between tempers the weights (w ** strength).
+    reweight_attribute: str | None = None
+    reweight_strength: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("step_weeks", "folds", "horizon_weeks", "n_estimators", "num_leaves"):
@@ -66,6 +72,13 @@ class TrainSettings:
             raise ValueError(f"promote_metric must be one of {PROMOTION_METRICS}")
         if not all(0 < fraction < 1 for fraction in self.top_fractions):
             raise ValueError("top_fractions must be between 0 and 1")
+        if self.reweight_attribute not in (None, *AUDIT_ATTRIBUTES):
+            raise ValueError(
+                f"reweight_attribute must be one of {', '.join(AUDIT_ATTRIBUTES)}, "
+                f"not {self.reweight_attribute!r}"
+            )
+        if not 0 <= self.reweight_strength <= 1:
+            raise ValueError("reweight_strength must be between 0 and 1")
 
     def model_params(self) -> dict[str, float | int]:
         """The EscalationModel keyword arguments these settings imply."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from experiments.fairness import bias_audit, group_sample_weights, household_groups
 from features.build import features_as_of, prepare_tables
 from features.labels import build_labels
 from models._baselines import PriorRate, ProblemIndicatorRule, logistic_baseline
@@ -56,6 +57,11 @@ class TrainingOutcome:
     folds: tuple[Fold, ...]
     final_window: TrainingWindow
     data_summary: dict[str, object]
+    # The latest fold's predictions (household_id, score, rank_score, label): household-level,
+    # kept in memory for the audit and never logged.
+    holdout_predictions: pd.DataFrame | None = None
+    # The bias audit of those predictions at the holdout's capacity k (experiments.fairness).
+    fairness: pd.DataFrame | None = None
 
     @property
     def holdout(self) -> Fold:
@@ -180,6 +186,9 @@ class TrainingData:
     roles: np.ndarray
     workers: pd.DataFrame
     cases: pd.DataFrame
+    # Only for group reweighting (a mitigation); never model features.
+    households: pd.DataFrame | None = None
+    people: pd.DataFrame | None = None
 
     def frame(self, matrix: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(matrix, columns=self.cache.feature_names, copy=False)
@@ -226,9 +235,17 @@ def _require_both_classes(labels: np.ndarray, *, what: str) -> None:
 
 
 def fit_escalation_model(
-    data: TrainingData, examples: WindowExamples, *, settings: TrainSettings
+    data: TrainingData,
+    examples: WindowExamples,
+    *,
+    settings: TrainSettings,
+    as_of: pd.Timestamp | None = None,
 ) -> EscalationModel:
-    """Trees on the tree households' earlier dates; stopping and calibration on the latest date."""
+    """Trees on the tree households' earlier dates; stopping and calibration on the latest date.
+
+    With `settings.reweight_attribute`, the trees and the stopping set are weighted by group
+    (groups as of `as_of`, the window's calibration date by default); calibration is not.
+    """
     tree = examples.tree.rows(data.roles[examples.tree.households] == "trees")
     late_roles = data.roles[examples.late.households]
     stopping = examples.late.rows(late_roles == "stopping")
@@ -236,6 +253,15 @@ def fit_escalation_model(
     _require_both_classes(tree.labels, what="the training households")
     _require_both_classes(stopping.labels, what="the early-stopping households")
     _require_both_classes(calibration.labels, what="the calibration households")
+    weights = {}
+    if settings.reweight_attribute:
+        groups = _reweight_groups(data, as_of=as_of, settings=settings)
+        weights = {
+            "sample_weight": example_weights(data, tree, groups=groups, settings=settings),
+            "valid_sample_weight": example_weights(
+                data, stopping, groups=groups, settings=settings
+            ),
+        }
     return EscalationModel(**settings.model_params()).fit(
         data.frame(tree.matrix),
         tree.labels,
@@ -243,7 +269,40 @@ def fit_escalation_model(
         y_valid=stopping.labels,
         X_calib=data.frame(calibration.matrix),
         y_calib=calibration.labels,
+        **weights,
     )
+
+
+def _reweight_groups(
+    data: TrainingData, *, as_of: pd.Timestamp | None, settings: TrainSettings
+) -> pd.DataFrame:
+    if data.people is None or data.households is None or as_of is None:
+        raise ValueError(
+            f"reweighting by {settings.reweight_attribute} needs the households and people "
+            "tables and the window's date"
+        )
+    return household_groups(households=data.households, people=data.people, as_of=as_of)
+
+
+def example_weights(
+    data: TrainingData, examples: Examples, *, groups: pd.DataFrame, settings: TrainSettings
+) -> np.ndarray:
+    """Reweighing weights of examples by their household's group, tempered by the strength.
+
+    P(group) P(label) / P(group, label) (experiments.fairness.group_sample_weights), raised to
+    `reweight_strength` and rescaled to mean 1.
+    """
+    labels = pd.DataFrame(
+        {
+            "household_id": data.cache.household_ids.to_numpy()[examples.households],
+            "label": examples.labels,
+        }
+    )
+    full = group_sample_weights(
+        labels=labels, groups=groups, attribute=str(settings.reweight_attribute)
+    ).to_numpy()
+    tempered = full**settings.reweight_strength
+    return tempered / tempered.mean()
 
 
 def fit_baselines(
@@ -295,7 +354,9 @@ def evaluate_fold(data: TrainingData, *, fold: Fold, settings: TrainSettings) ->
         data.cache, data.crisis_events, window=fold.window, settings=settings
     )
     fitted = {
-        "model": fit_escalation_model(data, examples, settings=settings),
+        "model": fit_escalation_model(
+            data, examples, settings=settings, as_of=fold.window.calibration_as_of
+        ),
         **fit_baselines(data, examples, settings=settings),
     }
     labels = build_labels(
@@ -455,6 +516,75 @@ def truth_comparison(
     return comparison.assign(auc_ratio_to_truth=[ratio, 1.0])
 
 
+def fold_predictions(evaluation: FoldEvaluation) -> pd.DataFrame:
+    """The escalation model's predictions on a fold's test date, as the bias audit takes them:
+    household_id, score (calibrated risk), rank_score (raw log-odds, the list's order), label."""
+    raw_score, risk = evaluation.predicted["model"]
+    return pd.DataFrame(
+        {
+            "household_id": pd.array(evaluation.household_ids, dtype="str"),
+            "score": np.asarray(risk, dtype="float64"),
+            "rank_score": np.asarray(raw_score, dtype="float64"),
+            "label": np.asarray(evaluation.labels, dtype="int64"),
+        }
+    )
+
+
+def audit_k(k_capacity: int, *, households: int) -> int | float:
+    """The audit's k: the product's capacity k; the top 1% when there is no free capacity."""
+    return int(k_capacity) if 1 <= k_capacity <= households else 0.01
+
+
+def holdout_audit(
+    tables: Mapping[str, pd.DataFrame], *, evaluation: FoldEvaluation, predictions: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The bias audit of the holdout at its capacity k (None without a people table)."""
+    if "people" not in tables:
+        return None
+    groups = household_groups(
+        households=tables["households"], people=tables["people"], as_of=evaluation.fold.test_as_of
+    )
+    k = audit_k(evaluation.k_capacity, households=len(predictions))
+    return bias_audit(predictions=predictions, groups=groups, k=k)
+
+
+@dataclass(frozen=True)
+class HoldoutPredictions:
+    """One test date's holdout predictions (see fold_predictions) and its capacity k."""
+
+    as_of: pd.Timestamp
+    predictions: pd.DataFrame
+    k_capacity: int
+
+
+def holdout_predictions(
+    *, tables: Mapping[str, pd.DataFrame], as_of, settings: TrainSettings, last: int | None = None
+) -> list[HoldoutPredictions]:
+    """Holdout predictions at the rolling-origin test dates (the `last` few), oldest first.
+
+    Exactly the training run's own fold evaluation: each date is scored by a model trained,
+    stopped and calibrated only on what was known then; labels are the crises recorded by the
+    evaluation date.
+    """
+    evaluation_as_of = checked_evaluation_as_of(tables, as_of)
+    folds = fold_plan(evaluation_as_of=evaluation_as_of, settings=settings)
+    check_history(
+        folds=folds, first_event_day=tables["events"]["occurred_at"].min(), settings=settings
+    )
+    folds = folds[-last:] if last else folds
+    dates = sorted({day for fold in folds for day in (*fold.window.as_of_dates, fold.test_as_of)})
+    data = training_data(tables, as_of_dates=dates, settings=settings)
+    evaluations = [evaluate_fold(data, fold=fold, settings=settings) for fold in folds]
+    return [
+        HoldoutPredictions(
+            as_of=evaluation.fold.test_as_of,
+            predictions=fold_predictions(evaluation),
+            k_capacity=evaluation.k_capacity,
+        )
+        for evaluation in evaluations
+    ]
+
+
 def checked_evaluation_as_of(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:
     """The evaluation date, refused when it lies after the extract's last shared record."""
     evaluation_as_of = pd.Timestamp(as_of).normalize()
@@ -485,6 +615,8 @@ def training_data(
         roles=household_roles(cache.household_ids),
         workers=tables["workers"],
         cases=tables["cases"],
+        households=tables["households"],
+        people=tables.get("people"),
     )
 
 
@@ -514,7 +646,10 @@ def fit_and_evaluate(
     final_examples = window_examples(
         data.cache, data.crisis_events, window=final_window, settings=settings
     )
-    model = fit_escalation_model(data, final_examples, settings=settings)
+    model = fit_escalation_model(
+        data, final_examples, settings=settings, as_of=final_window.calibration_as_of
+    )
+    holdout_predictions = fold_predictions(evaluations[-1])
     return TrainingOutcome(
         model=model,
         metrics=metrics_frame(evaluations, settings=settings),
@@ -526,6 +661,8 @@ def fit_and_evaluate(
         folds=folds,
         final_window=final_window,
         data_summary=data_summary(tables, model=model, evaluation_as_of=evaluation_as_of),
+        holdout_predictions=holdout_predictions,
+        fairness=holdout_audit(tables, evaluation=evaluations[-1], predictions=holdout_predictions),
     )
 
 

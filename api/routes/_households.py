@@ -3,17 +3,28 @@
 Every answer here is household-level data, so each read function checks api.access and writes
 the audit log (allowed or refused) before it returns anything. Figures come from the weekly
 run's scores (what managers were shown); "what changed" compares them with the previous run's.
+
+One household's record is read far more often than it changes, so its JSON body and its page's
+record section are made once per week and kept on the LoadedWeek (`week.bodies`). What can
+change within a week, who holds the household (a manager's decision opens a case), is looked
+up afresh on every request: it decides who may see the household, and it is joined to the kept
+body per request (the page section is kept per set of key workers). Access is checked and the
+read audited before any kept body is touched, so a body never reaches someone who may not see
+the household, whoever asked for it first.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
+from markupsafe import Markup
 
 from api import access, service_db
-from api.audit import AuditWriter, audited
+from api.audit import AuditWriter, audited, audited_async
 from api.deps import LoadedWeek, split_needs, split_reasons
+from api.routes import TEMPLATES
 from api.service_db import ServiceDB
 
 # --- who holds a household ----------------------------------------------------------------------
@@ -136,7 +147,7 @@ def _default_purpose(principal: access.Principal) -> str:
 # --- the three reads, shared by the API and the pages ------------------------------------------
 
 
-def read_household(
+async def read_household(
     *,
     principal: access.Principal,
     household_id: str,
@@ -144,9 +155,10 @@ def read_household(
     db: ServiceDB,
     audit: AuditWriter,
     purpose: str,
-    horizon_weeks: int,
-) -> dict:
-    with audited(
+) -> list[str]:
+    """Check the caller may see the household and put the read on record; returns its key
+    workers (looked up now, not cached: a decision may have changed them)."""
+    async with audited_async(
         audit,
         principal,
         action="read_household",
@@ -156,11 +168,42 @@ def read_household(
         detail["as_of"] = week.as_of_text
         scope = household_scope(week, db, household_id)
         access.check_household(principal, household_id=household_id, scope=scope)
-    return household_detail(
-        week,
-        household_id=household_id,
-        workers=sorted(scope.key_workers),
-        horizon_weeks=horizon_weeks,
+    return sorted(scope.key_workers)
+
+
+def household_json(
+    week: LoadedWeek, *, household_id: str, workers: list[str], horizon_weeks: int
+) -> bytes:
+    """The API's HouseholdOut as JSON bytes: the week's part made once, key workers per call."""
+    start = week.bodies.get(
+        ("json", household_id, horizon_weeks),
+        lambda: _json_start(week, household_id=household_id, horizon_weeks=horizon_weeks),
+    )
+    return start + json.dumps(workers).encode() + b"}"
+
+
+def _json_start(week: LoadedWeek, *, household_id: str, horizon_weeks: int) -> bytes:
+    detail = household_detail(
+        week, household_id=household_id, workers=[], horizon_weeks=horizon_weeks
+    )
+    del detail["key_workers"]
+    text = json.dumps(detail, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return text[:-1].encode() + b',"key_workers":'
+
+
+def household_record_html(
+    week: LoadedWeek, *, household_id: str, workers: list[str], horizon_weeks: int
+) -> Markup:
+    """The household page's record section, made once per week and set of key workers."""
+    return week.bodies.get(
+        ("html", household_id, horizon_weeks, tuple(workers)),
+        lambda: Markup(
+            TEMPLATES.get_template("_household.html").render(
+                household=household_detail(
+                    week, household_id=household_id, workers=workers, horizon_weeks=horizon_weeks
+                )
+            )
+        ),
     )
 
 

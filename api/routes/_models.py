@@ -61,19 +61,75 @@ def _version_facts(settings: Settings, *, alias: str, found) -> dict:
     fairness_files = sorted(
         path for path in directory.rglob("*") if path.is_file() and "fairness" in path.name
     )
-    fairness_tables = [path for path in fairness_files if path.suffix == ".csv"]
+    fairness, verdict = fairness_rows(settings, directory / "fairness_audit.csv")
     return {
         "alias": alias,
         "version": found.version,
         "run_id": found.run_id,
         "metrics": {key: float(value) for key, value in sorted(metrics.items())},
         "holdout": holdout,
-        "fairness": _csv_records(fairness_tables[0]) if fairness_tables else [],
+        "fairness": fairness,
+        "fairness_gate": verdict,
         "fairness_files": [str(path.relative_to(directory)) for path in fairness_files],
         "plots": sorted(str(path.relative_to(directory)) for path in directory.rglob("*.png")),
         "has_model_card": (directory / "model_card.md").is_file(),
         "directory": directory,
     }
+
+
+FAIRNESS_COLUMNS: tuple[str, ...] = (
+    "attribute",
+    "group",
+    "households",
+    "positives",
+    "base_rate",
+    "selected",
+    "false_negative_rate",
+    "recall_at_k",
+    "recall_at_k_ratio",
+    "false_negative_rate_ratio",
+    "predicted_to_observed_ratio",
+)
+
+
+def fairness_rows(settings: Settings, path: FilePath) -> tuple[list[dict], dict | None]:
+    """The run's audit table with each row's verdict under the council's current policy.
+
+    verdict: "reference", "not gated (small)", "passes" or "fails: <metric>, ..."; the gate's
+    overall verdict and message come with it. No table: ([], None).
+    """
+    from api.pipeline import fairness_settings
+    from experiments.fairness import METRIC_LABELS, fairness_gate, gated_rows
+
+    if not path.is_file():
+        return [], None
+    audit = pd.read_csv(path, dtype={"group": "str", "attribute": "str"})
+    policy = fairness_settings(settings)
+    gate = fairness_gate(audit, settings=policy)
+    failing: dict[tuple[str, str], list[str]] = {}
+    for failure in gate.failures:
+        key = (failure["attribute"], failure["group"])
+        failing.setdefault(key, []).append(METRIC_LABELS.get(failure["metric"], "too small"))
+    large = gated_rows(audit, settings=policy)
+    verdicts = [
+        "reference"
+        if row["is_reference"] and (row["attribute"], row["group"]) not in failing
+        else f"fails: {', '.join(failing[(row['attribute'], row['group'])])}"
+        if (row["attribute"], row["group"]) in failing
+        else ("passes" if large.loc[index] else "not gated (small)")
+        for index, row in audit.iterrows()
+    ]
+    table = audit[list(FAIRNESS_COLUMNS)].assign(verdict=verdicts)
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    return records, {"passed": gate.passed, "message": gate.message, "k": int(audit["k"].iloc[0])}
+
+
+def transparency_record_html(settings: Settings, *, version: str) -> str:
+    """The champion's ATRS record written at promotion (empty when there is none)."""
+    from models import governance_dir
+
+    path = governance_dir(settings.home, version=version) / "transparency_record.md"
+    return _markdown().render(path.read_text(encoding="utf-8")) if path.is_file() else ""
 
 
 def registry_facts(state: ServiceState) -> dict:

@@ -363,6 +363,7 @@ def _override_record(
         manager=manager,
         locality=row["locality"],
         model_version=model_version,
+        shown_band=risk_band(row["risk"]),
     )
 
 
@@ -529,7 +530,9 @@ def _decision_entry(
             "proposed_worker": stored.proposed_worker,
             "chosen_worker": stored.chosen_worker,
             "shown_risk": stored.shown_risk,
-            "shown_reasons": len(stored.shown_reasons),
+            "shown_band": risk_band(stored.shown_risk),
+            "shown_reasons": stored.shown_reasons,
+            "overridden": bool((stored.override_record or {}).get("overridden", False)),
             "version": version,
         },
     )
@@ -567,6 +570,62 @@ def accept_remaining(
         except (RuleBroken, ConflictError) as failure:
             not_done.append({"household_id": row["household_id"], "why": str(failure)})
     return {"accepted": accepted, "not_done": not_done}
+
+
+def override_export(db: ServiceDB, *, since: str | None = None) -> pd.DataFrame:
+    """Every decision with what was shown and what was proposed and chosen, for evaluation.
+
+    One row per decision (oldest first): ids, week, locality, model version, shown risk, band
+    and reasons, proposed and chosen worker, the override record's decision and whether it
+    differs from the proposal, the manager's reason, who and when.
+    """
+    rows = service_db.decisions_for_export(db.read(), since=since)
+    records = []
+    for row in rows:
+        override = json.loads(row["override_record"]) if row["override_record"] else {}
+        records.append(
+            {
+                "decision_id": row["decision_id"],
+                "proposal_id": row["proposal_id"],
+                "as_of": row["as_of"],
+                "household_id": row["household_id"],
+                "locality": row["locality"],
+                "model_version": row["model_version"],
+                "action": row["action"],
+                "decision": override.get("decision", "not proposed, not allocated"),
+                "overridden": bool(override.get("overridden", False)),
+                "shown_risk": row["shown_risk"],
+                "shown_band": override.get("risk_band") or risk_band(row["shown_risk"]),
+                "shown_reasons": " | ".join(json.loads(row["shown_reasons"])),
+                "proposed_worker": row["proposed_worker"],
+                "chosen_worker": row["chosen_worker"],
+                "reason": row["reason"],
+                "decided_by": row["decided_by"],
+                "decided_at": row["decided_at"],
+            }
+        )
+    return pd.DataFrame(records, columns=OVERRIDE_EXPORT_COLUMNS)
+
+
+OVERRIDE_EXPORT_COLUMNS: tuple[str, ...] = (
+    "decision_id",
+    "proposal_id",
+    "as_of",
+    "household_id",
+    "locality",
+    "model_version",
+    "action",
+    "decision",
+    "overridden",
+    "shown_risk",
+    "shown_band",
+    "shown_reasons",
+    "proposed_worker",
+    "chosen_worker",
+    "reason",
+    "decided_by",
+    "decided_at",
+)
 
 
 def override_rates(decisions: list[dict]) -> list[dict]:

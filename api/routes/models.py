@@ -11,15 +11,17 @@ from fastapi.responses import FileResponse, Response
 
 from api import access
 from api.audit import audited
-from api.deps import ApiCaller, Audit, PageSession, State, Week
+from api.deps import DB, ApiCaller, Audit, PageSession, State, Week
 from api.routes import render
 from api.routes._models import (
     model_card_html,
     public_facts,
     registry_facts,
+    transparency_record_html,
     week_features,
     week_model,
 )
+from api.routes._proposals import override_export
 from api.schemas import Message, ModelsOut
 
 router = APIRouter()
@@ -79,6 +81,67 @@ def get_features(
     }
 
 
+def override_rates_of(decisions) -> list[dict]:
+    """Override and agreement rates overall, by locality, band and manager (empty: none yet)."""
+    from experiments.transparency import summarise_overrides
+
+    records = decisions.loc[
+        decisions["decision"].isin(["accepted", "changed_worker", "not_allocated", "added"])
+    ]
+    if records.empty:
+        return []
+    rates = summarise_overrides(
+        records.rename(columns={"decided_by": "manager"}).assign(
+            shown_risk=records["shown_risk"].astype("float64")
+        )
+    )
+    return rates.astype(object).where(rates.notna(), None).to_dict("records")
+
+
+@router.get(
+    "/api/overrides",
+    responses=REFUSALS,
+    tags=["models"],
+    summary="Every manager decision with the risk, band and reasons shown, for evaluation",
+)
+def get_overrides(
+    principal: ApiCaller,
+    db: DB,
+    audit: Audit,
+    since: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}")] = None,
+) -> dict:
+    with audited(
+        audit, principal, action="read_models", target="overrides", purpose="tool evaluation"
+    ) as detail:
+        access.check_models(principal)
+        detail["since"] = since
+    decisions = override_export(db, since=since)
+    records = decisions.astype(object).where(decisions.notna(), None).to_dict("records")
+    return {
+        "decisions": records,
+        "overridden": int(decisions["overridden"].sum()),
+        "rates": override_rates_of(decisions),
+    }
+
+
+@router.get("/models/overrides.csv", include_in_schema=False)
+def overrides_download(session: PageSession, db: DB, audit: Audit) -> Response:
+    principal = session.principal
+    with audited(
+        audit, principal, action="read_models", target="overrides", purpose="tool evaluation"
+    ) as detail:
+        access.check_models(principal)
+        detail["download"] = True
+    return Response(
+        override_export(db).to_csv(index=False),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": 'attachment; filename="overrides.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 # --- pages --------------------------------------------------------------------------------------
 
 
@@ -96,6 +159,10 @@ def models_page(request: Request, session: PageSession, state: State, audit: Aud
         model_name=facts["model_name"],
         versions=versions,
         cards={v["alias"]: model_card_html(v["directory"]) for v in versions},
+        records={
+            v["alias"]: transparency_record_html(state.settings, version=v["version"])
+            for v in versions
+        },
         week_model=week_model(state),
     )
 

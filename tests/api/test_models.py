@@ -75,3 +75,28 @@ def test_features_download_is_for_data_scientists_and_audited(models_service, sc
     assert lines[0].startswith("household_id,") and len(lines) == len(scores) + 1
     entries = service.audit_rows(action="read_features")
     assert [entry["outcome"] for entry in entries[-2:]] == ["refused", "allowed"]
+
+
+def test_models_page_and_api_show_the_fairness_audit_with_verdicts(models_service):
+    service = models_service
+    body = service.client.get("/api/models", headers=service.headers("scientist")).json()
+    rows = body["champion"]["fairness"]
+    attributes = {row["attribute"] for row in rows}
+    assert attributes == {"sex", "ethnicity", "disability", "age_band", "locality"}
+    references = [row for row in rows if row["verdict"] == "reference"]
+    assert len(references) == len(attributes)  # one reference group per attribute
+    small = [row for row in rows if row["verdict"] == "not gated (small)"]
+    assert all(row["households"] < 100 or row["positives"] < 10 for row in small)
+    for row in rows:
+        assert {"households", "base_rate", "false_negative_rate", "recall_at_k"} <= set(row)
+        assert row["verdict"] in ("reference", "passes", "not gated (small)") or row[
+            "verdict"
+        ].startswith("fails: ")
+    assert "plots/fairness_audit.png" in body["champion"]["plots"]
+
+    service.sign_in("scientist")
+    page = service.client.get("/models").text
+    assert "Fairness gate (" in page and "Predicted/observed ratio" in page
+    first = next(row for row in rows if row["verdict"] == "passes")
+    assert f"<td>{first['group']}</td>" in page
+    assert 'src="/models/champion/plots/fairness_audit.png"' in page

@@ -25,12 +25,14 @@ from experiments.fairness import (
     audit_metrics,
     bias_audit,
     fairness_gate,
+    fairness_gate_from_mapping,
     fairness_promotion_check,
     fit_group_cut_offs,
     group_aware_adjustment,
     group_sample_weights,
     household_groups,
 )
+from experiments.model_card import fairness_section
 from experiments.transparency import (
     override_record,
     risk_band,
@@ -79,6 +81,8 @@ def groups_of(table: pd.DataFrame) -> pd.DataFrame:
 
 
 UNFAIR = {"A": (300, 30, 20, 10), "B": (200, 20, 8, 12)}  # 50 high scorers: k = 50
+# The bare ratio bounds, without the significance test of the product's default policy.
+BARE = FairnessGate(confidence=None)
 FAIR = {"A": (300, 30, 20, 10), "B": (200, 20, 13, 7), "C": (50, 5, 0, 0)}
 
 
@@ -143,7 +147,8 @@ def test_gate_on_calibration_catches_a_group_the_model_under_predicts():
     expected = ((2 * HIGH + 198 * LOW) / 200 / 0.1) / ((30 * HIGH + 270 * LOW) / 300 / 0.1)
     assert d["predicted_to_observed_ratio"] == pytest.approx(expected)
     result = fairness_gate(
-        audit_of(table, k=32), settings=FairnessGate(metrics=("predicted_to_observed",))
+        audit_of(table, k=32),
+        settings=FairnessGate(metrics=("predicted_to_observed",), confidence=None),
     )
     assert (
         f"ethnicity=D: predicted to observed ratio {expected:.2f} is below 0.80" in result.message
@@ -218,7 +223,7 @@ def test_bad_predictions_are_refused_with_row_and_column(unfair):
 
 
 def test_gate_refuses_an_unfair_challenger_and_names_group_and_metric(unfair):
-    result = fairness_gate(audit_of(unfair, k=50), settings=FairnessGate())
+    result = fairness_gate(audit_of(unfair, k=50), settings=BARE)
     assert result.name == "fairness" and not result.passed
     assert "ethnicity=B: recall at k ratio 0.60 is below 0.80" in result.message
     assert "ethnicity=B: false negative rate ratio 1.80 is above 1.25" in result.message
@@ -236,7 +241,9 @@ def test_gate_passes_a_fair_challenger_and_does_not_gate_small_groups():
     result = fairness_gate(audit, settings=FairnessGate())
     assert result.passed, result.message  # ...but not gated
     assert result.failures == []
-    strict = fairness_gate(audit, settings=FairnessGate(min_households=50, min_positives=5))
+    strict = fairness_gate(
+        audit, settings=FairnessGate(min_households=50, min_positives=5, confidence=None)
+    )
     assert not strict.passed and "ethnicity=C" in strict.message
 
 
@@ -247,7 +254,9 @@ def test_gate_bounds_are_configurable(unfair):
 
 
 def test_gate_fails_when_the_reference_group_is_too_small_to_judge(unfair):
-    result = fairness_gate(audit_of(unfair, k=50), settings=FairnessGate(min_households=400))
+    result = fairness_gate(
+        audit_of(unfair, k=50), settings=FairnessGate(min_households=400, confidence=None)
+    )
     assert not result.passed and "too few to judge" in result.message
     json.dumps(result.failures, allow_nan=False)  # the failures go into the promotion log
 
@@ -273,6 +282,36 @@ def test_a_confidence_level_excuses_gaps_that_noise_explains(unfair):
     assert not result.passed and "ethnicity=B: recall at k ratio 0.60" in result.message
 
 
+def test_holm_correction_counts_every_comparison():
+    # Two groups against A, each with recall 20/40 against A's 200/300 (ratio 0.75).
+    sizes = {"A": (3000, 300, 200, 0), "B": (400, 40, 20, 0), "C": (400, 40, 20, 0)}
+    audit = audit_of(constructed(sizes), k=240)
+    raw = float(row(audit, "ethnicity", "B")["recall_at_k_p_value"])
+    assert 0.05 / 2 < raw < 0.05  # significant alone, not after correcting for two tests
+    alone = FairnessGate(metrics=("recall_at_k",), correction="none")
+    assert not fairness_gate(audit, settings=alone).passed
+    holm = FairnessGate(metrics=("recall_at_k",))
+    # Holm: the two equal p-values are multiplied by 2 and 1, then the running maximum.
+    assert min(1.0, 2 * raw) > 0.05
+    assert fairness_gate(audit, settings=holm).passed
+
+
+def test_the_default_policy_is_the_documented_one():
+    policy = FairnessGate()
+    assert (policy.min_ratio, policy.max_ratio) == (0.8, 1.25)
+    assert policy.metrics == ("false_negative_rate", "recall_at_k", "predicted_to_observed")
+    assert (policy.min_households, policy.min_positives) == (100, 10)
+    assert (policy.confidence, policy.correction) == (0.95, "holm")
+    configured = fairness_gate_from_mapping(
+        {"confidence": "none", "metrics": ["recall_at_k"], "min_households": 50}
+    )
+    assert configured == FairnessGate(confidence=None, metrics=("recall_at_k",), min_households=50)
+    with pytest.raises(ValueError, match=r"\[fairness\]: unknown setting\(s\) bounds"):
+        fairness_gate_from_mapping({"bounds": [0.8, 1.25]})
+    with pytest.raises(ValueError, match="attributes"):
+        FairnessGate(attributes=("religion",))
+
+
 def test_promotion_reads_the_gate_back_from_logged_metrics(unfair):
     audit = audit_of(unfair, k=50).assign(
         group=lambda frame: frame["group"].replace({"B": "65+ / other", "A": "under_18"})
@@ -280,16 +319,19 @@ def test_promotion_reads_the_gate_back_from_logged_metrics(unfair):
     metrics = audit_metrics(audit)
     # Tracking stores accept only letters, digits, _ - . space and / in metric names.
     assert all(re.fullmatch(r"[A-Za-z0-9_.\- /]+", name) for name in metrics)
-    check = fairness_promotion_check(FairnessGate())
-    passed, message = check(challenger=metrics | {"holdout_model_auc": 0.8}, champion=None)
-    expected = fairness_gate(audit, settings=FairnessGate())
-    assert (passed, message) == (expected.passed, expected.message)
+    check = fairness_promotion_check(BARE)
+    passed, message, failures = check(
+        challenger=metrics | {"holdout_model_auc": 0.8}, champion=None
+    )
+    expected = fairness_gate(audit, settings=BARE)
+    assert (passed, message, failures) == (expected.passed, expected.message, expected.failures)
     assert "ethnicity=65+ / other: recall at k ratio 0.60" in message
-    loose = fairness_promotion_check(FairnessGate(min_ratio=0.5, max_ratio=2.0))
+    loose = fairness_promotion_check(FairnessGate(min_ratio=0.5, max_ratio=2.0, confidence=None))
     assert loose(challenger=metrics, champion=None)[0]
     assert fairness_promotion_check()(challenger={"holdout_model_auc": 0.8}) == (
         False,
         "no fairness audit was recorded with this run",
+        [],
     )
 
 
@@ -503,6 +545,7 @@ def test_audit_for_run_returns_table_chart_and_gate(unfair):
         tables={"households": households, "people": people},
         as_of="2024-06-30",
         k=50,
+        settings=BARE,
     )
     assert not result.gate.passed
     assert "ethnicity=black: recall at k ratio 0.60" in result.gate.message
@@ -528,29 +571,49 @@ METRICS = {
 }
 
 
-def test_transparency_record_reports_performance_fairness_oversight_and_corrections(unfair):
+def test_model_card_fairness_section_shows_the_audit_and_the_verdict(unfair):
     audit = audit_of(unfair, k=50)
+    section = fairness_section(audit, gate=fairness_gate(audit, settings=BARE), gate_settings=BARE)
+    assert "the top 50 households" in section
+    assert "Fairness gate: **FAILED**" in section
+    assert "ethnicity=B: recall at k ratio 0.60 is below 0.80" in section
+    # B: 200 households, 20 escalations (10%), 20 selected, recall 8/20, FNR 12/20.
+    assert "| ethnicity | B | 200 | 20 | 10.0% | 20 | 60.0% | 40.0% | 0.60 | 1.80 |" in section
+    fair = audit_of(constructed(FAIR), k=50)
+    passed = fairness_section(fair, gate=fairness_gate(fair, settings=BARE), gate_settings=BARE)
+    assert "Fairness gate: **passed**" in passed
+    assert "| ethnicity | C | 50 | 5 | 10.0% | 0 | 100.0% | 0.0% |" in passed
+    assert "no (small)" in passed
+
+
+def test_transparency_record_embeds_the_card_and_states_oversight_and_corrections():
+    card = "# Model card: m\n\n## Fairness\n\nFairness gate: **passed**.\n\n### Detail\n"
+    gates = [
+        {"name": "minimum_auc", "passed": True, "message": "holdout AUC 0.8 >= minimum 0.7"},
+        {"name": "fairness", "passed": True, "message": "all 17 judged groups pass"},
+    ]
     record = transparency_record(
-        model_version="7", metrics=METRICS, audit=audit, settings={"horizon_weeks": 26, "seed": 3}
+        model_version="7",
+        model_card=card,
+        metrics=METRICS,
+        settings={"horizon_weeks": 26, "seed": 3},
+        promotion=gates,
     )
     assert "version 7" in record
-    assert "| AUC (ranking, 0.5 = chance) | 0.810 | 0.770 | 0.660 | - | 0.800 |" in record
-    assert "Precision in the top 1%" in record
-    assert "Fairness gate: **FAILED**" in record and "ethnicity=B: recall at k ratio 0.60" in record
-    assert "B | 200 | 20 | 20 | 40.0% | 0.60 | 1.80" in record
+    # The card is embedded one level down, not restated.
+    assert "### Fairness" in record and "#### Detail" in record and "# Model card: m" not in record
+    assert "| fairness | passed | all 17 judged groups pass |" in record
+    assert "Escalation model 31.0%; Problem-indicator count 18.0%" in record
     assert "a locality manager reviews it" in record
     assert "How a resident can ask for a correction" in record
     again = transparency_record(
-        model_version="7", metrics=METRICS, audit=audit, settings={"horizon_weeks": 26, "seed": 3}
+        model_version="7",
+        model_card=card,
+        metrics=METRICS,
+        settings={"horizon_weeks": 26, "seed": 3},
+        promotion=gates,
     )
     assert record == again
-
-
-def test_transparency_record_of_a_fair_model_says_passed():
-    audit = audit_of(constructed(FAIR), k=50)
-    record = transparency_record(model_version="8", metrics=METRICS, audit=audit, settings={})
-    assert "Fairness gate: **passed**" in record
-    assert "C | 50 | 5 | 0 | 0.0%" in record and "no (small)" in record
 
 
 def decision(**changes):

@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from experiments.fairness import audit_metrics, bias_audit
 from models import PROMOTION_GATES, TrainSettings, evaluate_gates, settings_from_mapping
 from models._settings import settings_from_file
 
-GOOD = {
+
+def _fair_audit_metrics() -> dict[str, float]:
+    """A logged audit in which two equal groups are served alike (recall 20/40 each)."""
+    households = [f"H{i:04d}" for i in range(800)]
+    label = np.tile(np.r_[np.ones(40), np.zeros(360)], 2).astype(int)
+    high = np.tile(np.r_[np.ones(20), np.zeros(380)], 2).astype(bool)
+    predictions = pd.DataFrame(
+        {"household_id": households, "score": np.where(high, 0.6, 0.1), "label": label}
+    )
+    groups = pd.DataFrame(
+        {
+            "household_id": households,
+            "sex": "female",
+            "ethnicity": np.repeat(["white", "black"], 400),
+            "disability": "no",
+            "age_band": "35-49",
+            "locality": np.repeat(["Hanley", "Stoke"], 400),
+        }
+    )
+    return audit_metrics(bias_audit(predictions=predictions, groups=groups, k=40))
+
+
+GOOD = _fair_audit_metrics() | {
     "holdout_model_auc": 0.81,
     "holdout_logistic_auc": 0.79,
     "holdout_rule_auc": 0.76,
@@ -55,6 +80,14 @@ def test_failing_gates_say_why():
     assert "logistic 0.7900, rule 0.7600" in results["beats_baselines"].message
     assert not results["beats_baselines"].passed
     assert not results["calibration"].passed and "0.0500" in results["calibration"].message
+
+
+def test_the_fairness_gate_reads_the_logged_audit():
+    results = _results(GOOD)
+    assert results["fairness"].passed and "judged groups pass" in results["fairness"].message
+    unaudited = {name: value for name, value in GOOD.items() if not name.startswith("fairness/")}
+    refused = _results(unaudited)["fairness"]
+    assert not refused.passed and refused.message == "no fairness audit was recorded with this run"
 
 
 def test_a_missing_metric_fails_the_gate_rather_than_passing_it():

@@ -54,6 +54,7 @@ def test_first_run_is_the_challenger_and_promotion_makes_it_champion(
         "calibration",
         "beats_baselines",
         "beats_champion",
+        "fairness",
     ]
     assert _alias(rebalance_home, "champion") == "1"
     assert _alias(rebalance_home, "challenger") is None
@@ -63,6 +64,19 @@ def test_first_run_is_the_challenger_and_promotion_makes_it_champion(
     assert record["challenger_version"] == "1" and record["champion_after"] == "1"
     assert all(gate["passed"] for gate in record["gates"])
     assert pd.Timestamp(record["decided_at"]).tzinfo is not None
+    assert record["fairness_policy"]["confidence"] == 0.95
+    # The new champion's model card and transparency record, at home and in its run.
+    current = (rebalance_home / "governance" / "transparency-record.md").read_text()
+    assert "version 1" in current and "### Fairness" in current
+    assert "| fairness | passed |" in current
+    assert (rebalance_home / "governance" / "version-1" / "model_card.md").is_file()
+    logged = tracking.download_run_artifacts(
+        tracking_uri=_uri(rebalance_home),
+        run_id=result.run_id,
+        path="governance",
+        dst=rebalance_home / "dl",
+    )
+    assert (logged / "transparency_record.md").read_text() == current
 
 
 def test_a_worse_challenger_is_refused_and_the_failing_gate_named(
@@ -173,13 +187,21 @@ def test_train_logs_parameters_metrics_artifacts_and_model_card(
         "features.json",
         "model_card.md",
         "effect_directions.csv",
+        "fairness_audit.csv",
+        "plots/fairness_audit.png",
     ):
         assert (downloaded / name).is_file(), name
     assert list((downloaded / "plots" / "shap").glob("*.png")), "the global SHAP view is logged"
     card = (downloaded / "model_card.md").read_text()
     headings = ("## Intended use", "## Data and label", "## Validation", "## Limitations")
-    for heading in (*headings, "## Direction of the main effects"):
+    for heading in (*headings, "## Direction of the main effects", "## Fairness"):
         assert heading in card
+    # The bias audit: table, flat metrics the gate reads back, and the verdict as a tag.
+    audit = pd.read_csv(downloaded / "fairness_audit.csv")
+    assert set(audit["attribute"]) == {"sex", "ethnicity", "disability", "age_band", "locality"}
+    assert metrics["fairness/k"] == audit["k"].iloc[0] == metrics["holdout_model_k_at_capacity"]
+    assert tags["fairness_gate"] in ("passed", "failed")
+    assert (tags["fairness_gate"] == "passed") == result.fairness_gate.passed
     assert (
         json.loads((downloaded / "features.json").read_text())
         == result.outcome.model.feature_names_
