@@ -1,4 +1,4 @@
-"""Weekly key-worker allocation: an OR-Tools CP-SAT proposal that managers can trust and override.
+"""Weekly key-worker allocation: an OR-Tools proposal (HiGHS + CP-SAT) managers can trust.
 
 See docs/allocation.md for the model exactly as implemented.
 """

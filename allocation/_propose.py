@@ -32,6 +32,7 @@ from allocation._settings import AllocationInputError, AllocationSettings, Propo
 from allocation._solver import ORTOOLS_VERSION, SOLVER_SETTINGS, VALUE_SCALE, solve_allocation
 
 ASSEMBLY_RESERVE_S = 0.5  # seconds kept from the time limit for explanations and the summary
+OPTIMISER = "highs+cp-sat"  # proposal.json "method" of the optimiser (the baseline: "greedy")
 ROW_COLUMNS = [
     "household_id",
     "rank",
@@ -328,7 +329,7 @@ def _locality_summary(rows: pd.DataFrame, short: pd.DataFrame) -> dict[str, dict
 def _quality(rows: pd.DataFrame, stats: list[dict], *, method: str) -> dict[str, Any]:
     """Objective, proven bound and gap over the whole proposal (locked households included)."""
     objective = float(rows["value"].sum())
-    if method != "cp-sat":
+    if method != OPTIMISER:
         return {"objective": objective, "best_bound": None, "gap": None, "reproducible": True}
     locked_value = float(rows.loc[rows["locked"], "value"].sum())
     bound = max(objective, locked_value + sum(p["bound_scaled"] for p in stats) / VALUE_SCALE)
@@ -467,7 +468,8 @@ def propose_allocation(
     locality: str | None = None,
     settings: AllocationSettings | None = None,
 ) -> Proposal:
-    """The optimiser's weekly proposal (CP-SAT), with explanations, locks honoured or reported.
+    """The optimiser's weekly proposal (HiGHS MIP and CP-SAT through OR-Tools), with
+    explanations, locks honoured or reported.
 
     Raises AllocationInputError for malformed inputs; empty or infeasible situations (no
     candidates, no active worker in a locality) give a proposal whose summary says so.
@@ -484,7 +486,7 @@ def propose_allocation(
         lambda prepared, deadline: solve_allocation(
             prepared.pairs, workers=prepared.workers, settings=settings, deadline=deadline
         ),
-        method="cp-sat",
+        method=OPTIMISER,
         inputs=inputs,
         settings=settings,
     )

@@ -9,8 +9,9 @@ neighbour rules) is its own problem:
 3. stage 1: HiGHS maximises the objective of the count model to a relative gap of 1e-5 (its proof
    is the bound); if it stops first, a GLOP pattern relaxation gives a proven bound instead;
 4. stage 2 (when stage 1 reached the tolerance and someone could be less loaded): CP-SAT, from
-   the stage-1 allocation, minimises the highest utilisation and then maximises the objective,
-   keeping the objective within relative_gap of the bound.
+   the stage-1 allocation and within a small work limit, looks for a lower highest utilisation
+   keeping the objective within relative_gap of the bound; if it finds one, HiGHS maximises the
+   objective with every worker capped at that level.
 HiGHS runs single-threaded with a fixed seed and a node limit; CP-SAT single-threaded with a
 fixed seed and a deterministic work limit: the same input gives the same proposal. Components are
 shared among settings.num_workers threads ("lanes"); in a lane, CP-SAT work a component leaves
@@ -53,7 +54,7 @@ MIP_ABSOLUTE_GAP = 1e-6
 # proved at the root node; a run that needs more than this is reported as stopped.
 MIP_NODE_LIMIT = 20_000
 BALANCE_SHARE = 0.5  # of a component's share of its lane's CP-SAT work
-BALANCE_WORK = 0.2  # at most this much CP-SAT work per component: it proposes, HiGHS proves
+BALANCE_WORK = 0.1  # at most this much CP-SAT work per component to look for a lower level
 # CP-SAT's deterministic time ("work", machine-independent) granted per second of the time limit
 # and per thread, measured at 0.5-0.85 work units per CPU second on a 2-core machine; half the
 # time is left for HiGHS, model building and explanations.

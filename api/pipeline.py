@@ -65,19 +65,12 @@ def fairness_settings(settings: Settings):
     correction = "holm"      # or "none"
     attributes = ["sex", "ethnicity", "disability", "age_band", "locality"]
     """
-    import tomllib
-
     from experiments.fairness import fairness_gate_from_mapping
 
-    config_path = settings.home / "rebalance.toml"
-    values = {}
-    if config_path.exists():
-        with config_path.open("rb") as config_file:
-            values = tomllib.load(config_file).get("fairness", {})
     try:
-        return fairness_gate_from_mapping(values)
+        return fairness_gate_from_mapping(settings.fairness)
     except ValueError as error:
-        raise ValueError(f"{config_path}: {error}") from None
+        raise ValueError(f"{settings.home / 'rebalance.toml'}: [fairness] {error}") from None
 
 
 def allocation_settings(settings: Settings):

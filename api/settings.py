@@ -10,6 +10,9 @@ without code.
 
     [allocation]
     top_n = 500
+
+    [fairness]
+    confidence = 0.95
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Settings:
     crisis_types: tuple[str, ...] = CRISIS_EVENT_TYPES
     allocation: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    fairness: dict = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -83,6 +87,7 @@ def load_settings(*, home: Path | None = None, tracking_uri: str | None = None) 
         ),
         allocation=dict(config.get("allocation", {})),
         training=dict(config.get("training", {})),
+        fairness=dict(config.get("fairness", {})),
         host=str(service.get("host", "127.0.0.1")),
         port=int(service.get("port", 8000)),
     )

@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     base_url = f"http://127.0.0.1:{port}"
     server = start_server(home, port, workers=args.workers)
     try:
-        wait_until_up(base_url, seconds=60)
+        wait_until_up(base_url, seconds=300)
         warm = {"Authorization": f"Bearer {token(base_url, sorted(users)[0])}"}
         first = ids[users[sorted(users)[0]]][0]
         seconds = wait_until_loaded(

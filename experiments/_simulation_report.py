@@ -56,15 +56,19 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
-def outcome_plot(city: pd.DataFrame, *, measure: str, path: Path) -> Path:
+def outcome_plot(
+    city: pd.DataFrame, *, measure: str, path: Path, follow_up_from: int | None = None
+) -> Path:
     """A measure over the weeks, city-wide, one line per policy (4-week means: records are
-    monthly or termly)."""
+    monthly or termly); follow_up_from marks the first week without new allocations."""
     label, unit = MEASURES[measure]
     figure, axes = plt.subplots(figsize=(7, 4))
     for policy, series in city.groupby("policy", sort=False):
         smooth = series.set_index("week")[measure].rolling(4, min_periods=1).mean()
         axes.plot(smooth.index, smooth.to_numpy(), label=POLICY_NAMES.get(policy, policy))
     axes.axvline(0, color="grey", linestyle=":", label="Simulation starts")
+    if follow_up_from is not None:
+        axes.axvline(follow_up_from, color="grey", linestyle="--", label="Follow-up starts")
     axes.set(xlabel="Week (negative: history under the usual practice)", ylabel=unit, title=label)
     axes.legend(fontsize="x-small")
     return _save(figure, path)
@@ -125,8 +129,14 @@ def write_results(
     result.weekly.to_csv(paths["weekly"], index=False, float_format="%.6g")
     city.to_csv(paths["outcomes_city"], index=False, float_format="%.6g")
     locality.to_csv(paths["outcomes_locality"], index=False, float_format="%.6g")
+    follow_up_from = settings.weeks if settings.follow_up_weeks else None
     plots = [
-        outcome_plot(city, measure=measure, path=out / "plots" / f"{measure}.png")
+        outcome_plot(
+            city,
+            measure=measure,
+            path=out / "plots" / f"{measure}.png",
+            follow_up_from=follow_up_from,
+        )
         for measure in PLOT_MEASURES
     ]
     plots.append(cost_plot(costs, path=out / "plots" / "cost_by_agency.png"))

@@ -700,23 +700,34 @@ class CitySimulator:
         state = state_code(self._tier, self._acute, (self._open_case >= 0).astype(np.int64))
         return 1.0 - self._survival[horizon_weeks][np.arange(self._population.size), state]
 
-    def case_benefit(self, *, horizon_weeks: int = HORIZON_WEEKS) -> np.ndarray:
-        """Each household's expected crises in the next horizon_weeks that a key-worker case
-        opened today would prevent: E[crises | no case now] - E[crises | case now], exact from
-        the hidden chain (0 where a case is already open). For experiments only (the oracle).
-
-        Like escalation_probability it assumes the city's referral practice continues (or, with
-        background referrals off, that nobody else opens a case).
-        """
+    def _crises_ahead_table(self, horizon_weeks: int) -> np.ndarray:
         if horizon_weeks not in self._crises_ahead:
             self._crises_ahead[horizon_weeks] = crises_ahead(
                 self._rates,
                 horizon_weeks=horizon_weeks,
                 referral_scale=self._chain_referral_scale(),
             )
-        ahead, rows = self._crises_ahead[horizon_weeks], np.arange(self._population.size)
-        without = ahead[rows, state_code(self._tier, self._acute, 0)]
-        with_case = ahead[rows, state_code(self._tier, self._acute, 1)]
+        return self._crises_ahead[horizon_weeks]
+
+    def expected_crises_ahead(self, *, horizon_weeks: int = HORIZON_WEEKS) -> np.ndarray:
+        """Each household's expected number of crises in the next horizon_weeks from its state
+        today (open cases run on and close as the chain says), exact from the hidden chain.
+
+        Like escalation_probability it assumes the city's referral practice continues (or, with
+        background referrals off, that nobody else opens a case). Experiments only.
+        """
+        state = state_code(self._tier, self._acute, (self._open_case >= 0).astype(np.int64))
+        table = self._crises_ahead_table(horizon_weeks)
+        return table[np.arange(self._population.size), state]
+
+    def case_benefit(self, *, horizon_weeks: int = HORIZON_WEEKS) -> np.ndarray:
+        """Each household's expected crises in the next horizon_weeks that a key-worker case
+        opened today would prevent: E[crises | no case now] - E[crises | case now], exact from
+        the hidden chain (0 where a case is already open). Experiments only (the oracle).
+        """
+        table, rows = self._crises_ahead_table(horizon_weeks), np.arange(self._population.size)
+        without = table[rows, state_code(self._tier, self._acute, 0)]
+        with_case = table[rows, state_code(self._tier, self._acute, 1)]
         return np.where(self._open_case >= 0, 0.0, without - with_case)
 
     def crisis_weeks(self) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ measured against. See docs/impact.md.
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -56,7 +57,9 @@ ALLOCATION_NONE = pd.DataFrame(
     }
 )
 PER_CASE_BAND_GBP: tuple[float, float] = (6_200.0, 14_500.0)
-STAGES: tuple[str, ...] = ("features", "scoring", "allocation", "step", "outcomes")
+# Seconds are kept per stage of the run weeks; the follow-up (steps, outcomes and its exact
+# expectation) is one stage of its own.
+STAGES: tuple[str, ...] = ("features", "scoring", "allocation", "step", "outcomes", "follow_up")
 Progress = Callable[[str], None]
 
 
@@ -141,6 +144,7 @@ class PolicyRun:
     outcomes: pd.DataFrame
     households_helped: int
     cases_opened: pd.DataFrame  # household_id, worker_id, complexity_points, week (in memory only)
+    expected_crises_after_run: float  # exact, over follow_up_weeks from the state the run ends in
 
 
 @dataclass(frozen=True)
@@ -211,15 +215,20 @@ def run_history(settings: SimulationSettings, *, seed: int) -> History:
     )
 
 
-def train_simulation_model(history: History, *, cache_dir: Path | None = None):
+def train_simulation_model(history: History, *, cache_dir: Path | None = None, train_settings=None):
     """The escalation model trained on a history's extract (one fold + final); cached on disk.
 
-    Returns (model, info). Training is not part of a simulation's weekly budget.
+    train_settings (models.TrainSettings) defaults to the product's own with one fold. Returns
+    (model, info). Training is not part of a simulation's weekly budget.
     """
     from models import TrainSettings, fit_and_evaluate, load_model, save_model
 
+    default = TrainSettings(folds=1)
+    train_settings = train_settings or default
     simulator = history.simulator
     key = f"city-{simulator.households_count}-seed{history.seed}-{simulator.today.isoformat()}"
+    if train_settings != default:
+        key += "-" + hashlib.sha256(repr(train_settings).encode()).hexdigest()[:10]
     if cache_dir is not None and (Path(cache_dir) / key).is_dir():
         model, _ = load_model(Path(cache_dir) / key)
         return model, {"source": "cache", "cache_key": key}
@@ -227,7 +236,7 @@ def train_simulation_model(history: History, *, cache_dir: Path | None = None):
     outcome = fit_and_evaluate(
         tables=city_tables(simulator),
         as_of=pd.Timestamp(simulator.today),
-        settings=TrainSettings(folds=1),
+        settings=train_settings,
     )
     seconds = time.perf_counter() - started
     if cache_dir is not None:
@@ -372,7 +381,7 @@ def _step(
     loop.opened.append(allocations.assign(week=week))
     loop.counts = loop.counts.add(events["event_type"].value_counts(), fill_value=0)
     loop.counts = loop.counts.astype(np.int64)
-    loop.seconds["step"] += time.perf_counter() - clock
+    loop.seconds["step" if phase == "run" else "follow_up"] += time.perf_counter() - clock
     clock = time.perf_counter()
     if loop.policy != "none" and phase == "run":
         loop.features = live.add_events(loop.features, events=events)
@@ -394,7 +403,40 @@ def _step(
             "reproducible": bool(summary.get("reproducible", True)),
         }
     )
-    loop.seconds["outcomes"] += time.perf_counter() - clock
+    loop.seconds["outcomes" if phase == "run" else "follow_up"] += time.perf_counter() - clock
+
+
+def _week(
+    loop: _Loop,
+    *,
+    week: int,
+    phase: str,
+    settings: SimulationSettings,
+    model,
+    early: np.ndarray,
+) -> None:
+    """One week: leavers' cases handed over, the policy's allocations (run weeks), a step."""
+    loop.simulator.start_week()
+    first_day = loop.simulator.today + timedelta(days=1)
+    workers = seen_workers(
+        loop.simulator.workers(as_at=first_day), capacity_share=settings.capacity_share
+    )
+    cases = loop.simulator.cases(as_at=first_day)
+    started = early | (settings.rollout == "all") | (week >= settings.late_start_week)
+    allocations, summary = ALLOCATION_NONE, {}
+    if loop.policy != "none" and phase == "run":
+        allocations, summary = _decide(
+            loop, week=week, workers=workers, cases=cases, model=model, started=started
+        )
+    _step(
+        loop,
+        week=week,
+        phase=phase,
+        workers=workers,
+        cases=cases,
+        allocations=allocations,
+        summary=summary,
+    )
 
 
 def run_policy(
@@ -406,32 +448,26 @@ def run_policy(
     early_wards: tuple[str, ...],
 ) -> tuple[PolicyRun, dict[str, float]]:
     """Run one policy on a copy of the history's city for `weeks`, then `follow_up_weeks` with
-    no new cases (opened cases run on); returns the run and seconds per stage."""
+    no new cases (opened cases run on).
+
+    Returns the run and its seconds: wall per stage (STAGES), and CPU of the run weeks and of
+    the follow-up (`cpu_run`, `cpu_follow_up`).
+    """
+    cpu = time.process_time()
     loop = _start_loop(history, policy=policy, settings=settings)
     early = np.isin(history.index.wards, early_wards)
-    for week in range(settings.weeks + settings.follow_up_weeks):
-        phase = "run" if week < settings.weeks else "follow_up"
-        loop.simulator.start_week()
-        first_day = loop.simulator.today + timedelta(days=1)
-        workers = seen_workers(
-            loop.simulator.workers(as_at=first_day), capacity_share=settings.capacity_share
-        )
-        cases = loop.simulator.cases(as_at=first_day)
-        started = early | (settings.rollout == "all") | (week >= settings.late_start_week)
-        allocations, summary = ALLOCATION_NONE, {}
-        if policy != "none" and phase == "run":
-            allocations, summary = _decide(
-                loop, week=week, workers=workers, cases=cases, model=model, started=started
-            )
-        _step(
-            loop,
-            week=week,
-            phase=phase,
-            workers=workers,
-            cases=cases,
-            allocations=allocations,
-            summary=summary,
-        )
+    context = {"settings": settings, "model": model, "early": early}
+    for week in range(settings.weeks):
+        _week(loop, week=week, phase="run", **context)
+    loop.seconds["cpu_run"], cpu = time.process_time() - cpu, time.process_time()
+    # The exact expectation of the follow-up from the state the run ends in: no noise from
+    # how long each case happens to stay open after the run.
+    clock = time.perf_counter()
+    crises_after_run = loop.simulator.expected_crises_ahead(horizon_weeks=settings.follow_up_weeks)
+    loop.seconds["follow_up"] += time.perf_counter() - clock
+    for week in range(settings.weeks, settings.weeks + settings.follow_up_weeks):
+        _week(loop, week=week, phase="follow_up", **context)
+    loop.seconds["cpu_follow_up"] = time.process_time() - cpu
     opened = pd.concat(loop.opened, ignore_index=True)
     run = PolicyRun(
         policy=policy,
@@ -441,6 +477,7 @@ def run_policy(
         outcomes=pd.concat(loop.outcomes, ignore_index=True),
         households_helped=int(opened["household_id"].nunique()),
         cases_opened=opened,
+        expected_crises_after_run=float(crises_after_run.sum()),
     )
     return run, loop.seconds
 
@@ -467,16 +504,20 @@ def _run_row(run: PolicyRun, baseline: PolicyRun, *, unit_costs: pd.DataFrame) -
     )
     cases_opened, total = int(run.weekly["new_cases"].sum()), float(by_agency.sum())
     in_run = (run.weekly["phase"] == "run").to_numpy()
-    expected = baseline.weekly["expected_crises"].to_numpy() - run.weekly["expected_crises"]
-    expected_cost = float(expected.sum()) * _mean_crisis_cost(baseline, unit_costs=unit_costs)
+    weekly_expected = baseline.weekly["expected_crises"] - run.weekly["expected_crises"]
+    expected = float(weekly_expected[in_run].sum()) + (
+        baseline.expected_crises_after_run - run.expected_crises_after_run
+    )
+    expected_cost = expected * _mean_crisis_cost(baseline, unit_costs=unit_costs)
     row = {
         "policy": run.policy,
         "seed": run.seed,
         "crises": int(run.weekly["crises"].sum()),
-        "expected_crises": float(run.weekly["expected_crises"].sum()),
+        "expected_crises": float(run.weekly.loc[in_run, "expected_crises"].sum())
+        + run.expected_crises_after_run,
         "crises_prevented": int(baseline.weekly["crises"].sum() - run.weekly["crises"].sum()),
-        "expected_crises_prevented": float(expected.sum()),
-        "expected_crises_prevented_in_run": float(expected[in_run].sum()),
+        "expected_crises_prevented": expected,
+        "expected_crises_prevented_in_run": float(weekly_expected[in_run].sum()),
         "households_helped": run.households_helped,
         "cases_opened": cases_opened,
         "utilisation": float(run.weekly.loc[in_run, "utilisation"].mean()),

@@ -29,11 +29,13 @@ def test_programme_page_shows_the_latest_simulation(service):
         pre_weeks=8,
         rollout="staggered",
         late_start_week=2,
+        follow_up_weeks=2,
     )
     write_simulation(simulate(settings), service.home / "programme")
     page = service.client.get("/programme")
     assert page.status_code == 200
     assert "Early and late wards" in page.text and "Cost avoided by agency" in page.text
+    assert "the 2 follow-up weeks after" in page.text
     image = service.client.get("/programme/plots/crises.png")
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
     assert service.client.get("/programme/plots/missing.png").status_code == 404
