@@ -13,6 +13,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from api import pipeline
 from api.settings import load_settings
@@ -226,17 +227,72 @@ def print_decision(decision) -> None:
         mark = "pass" if gate.passed else "FAIL"
         out.print(f"  [{mark}] {gate.name}: {gate.message}", markup=False)
     out.print(decision.message, markup=False)
+    if decision.accepted_findings:
+        # As visible as the finding: every acceptance that let this version through, by name.
+        out.print(
+            f"PROMOTED WITH {len(decision.accepted_findings)} ACCEPTED FAIRNESS FINDING(S), "
+            f"accepted by {decision.decided_by} at {decision.decided_at}:",
+            style="bold yellow",
+            markup=False,
+        )
+        for item in decision.accepted_findings:
+            out.print(f"  accepted: {item['text']}", markup=False)
+            out.print(
+                f"    reason: {item['reason']} (review by {item['review_by']}; "
+                f"given in {item['source']})",
+                markup=False,
+            )
+    for item in decision.unused_acceptances:
+        out.print(f"  note: acceptance {item['finding']} {item['why']}", markup=False)
     for path in decision.records:
         out.print(f"  record: {path}", markup=False)
 
 
 @app.command()
-def promote(home: Home = None, tracking_uri: TrackingUri = None) -> None:
-    """Make the challenger the champion if it passes every gate (fairness included)."""
+def promote(
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept",
+            help="Accept one fairness finding for this promotion, as ATTRIBUTE=GROUP:METRIC "
+            '(e.g. "age_band=65+:recall_at_k"); repeat for several. Needs --reason.',
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            help="Why the council accepts the finding(s); recorded with your user name.",
+        ),
+    ] = None,
+    review_by: Annotated[
+        str | None,
+        typer.Option(
+            "--review-by",
+            help="YYYY-MM-DD after which the acceptance no longer counts "
+            f"(default {pipeline.DEFAULT_REVIEW_DAYS} days from today).",
+        ),
+    ] = None,
+    home: Home = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Make the challenger the champion if it passes every gate (fairness included).
+
+    A fairness failure blocks promotion unless the council accepts exactly that finding
+    (--accept with --reason, or [fairness] accepted in rebalance.toml); every acceptance is
+    recorded with who, when, why and the review date.
+    """
+    review_date = None if review_by is None else parse_date(review_by, option="--review-by")
     try:
-        decision = pipeline.promote_model(load_settings(home=home, tracking_uri=tracking_uri))
+        decision = pipeline.promote_model(
+            load_settings(home=home, tracking_uri=tracking_uri),
+            accept=tuple(accept or ()),
+            reason=reason,
+            review_by=review_date,
+        )
     except (ValueError, LookupError) as error:
-        fail(str(error))
+        # Escaped: "[fairness]" in a message is text, not console markup.
+        fail(escape(str(error)))
     print_decision(decision)
     if not decision.promoted:
         raise typer.Exit(code=1)
@@ -520,6 +576,10 @@ def simulate(
     time_limit: Annotated[
         float, typer.Option(min=0.6, help="Seconds for each weekly optimiser run.")
     ] = 2.0,
+    follow_up_weeks: Annotated[
+        int,
+        typer.Option(min=0, max=104, help="Weeks after the run in which open cases still count."),
+    ] = 26,
     model: Annotated[str, typer.Option(help="auto, champion or train.")] = "auto",
     home: Home = None,
     tracking_uri: TrackingUri = None,
@@ -539,6 +599,7 @@ def simulate(
             rollout=rollout,
             late_start_week=min(late_start, weeks),
             time_limit_s=time_limit,
+            follow_up_weeks=follow_up_weeks,
         )
     except ValueError as error:
         fail(str(error))
@@ -590,7 +651,9 @@ def print_simulation(result, *, folder: Path) -> None:
     check = per_case_check(result)
     out.print(
         f"Cost avoided per case ({check['policy']}): £{check['per_case']:,.0f}, "
-        f"{check['position']} £{check['band_low']:,.0f}-£{check['band_high']:,.0f}",
+        f"{check['position']} £{check['band_low']:,.0f}-£{check['band_high']:,.0f}; "
+        f"crises alone on expected counts: £{check['expected_per_case']:,.0f}, "
+        f"{check['expected_position']} (run + {check['follow_up_weeks']} weeks' follow-up)",
         markup=False,
     )
     out.print(f"Results: {folder}", markup=False)

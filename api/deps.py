@@ -113,6 +113,11 @@ class ScoreRows:
     def __contains__(self, household_id: str) -> bool:
         return household_id in self.position
 
+    def value(self, household_id: str, column: str) -> object:
+        """One column of the household's row (None when missing or not scored)."""
+        at = self.position.get(household_id)
+        return None if at is None else _plain(self.columns[column][at])
+
     def get(self, household_id: str) -> dict | None:
         """The household's row (None when it was not scored), missing text as None."""
         at = self.position.get(household_id)

@@ -64,13 +64,65 @@ def fairness_settings(settings: Settings):
     confidence = 0.95        # "none": judge the bare ratios
     correction = "holm"      # or "none"
     attributes = ["sex", "ethnicity", "disability", "age_band", "locality"]
+
+    `accepted` (findings the council accepts at promotion) is not policy: see
+    `accepted_findings`.
     """
     from experiments.fairness import fairness_gate_from_mapping
 
+    policy = {key: value for key, value in settings.fairness.items() if key != "accepted"}
     try:
-        return fairness_gate_from_mapping(settings.fairness)
+        return fairness_gate_from_mapping(policy)
     except ValueError as error:
         raise ValueError(f"{settings.home / 'rebalance.toml'}: [fairness] {error}") from None
+
+
+# A finding accepted on the command line comes up for review after a quarter unless dated.
+DEFAULT_REVIEW_DAYS = 91
+
+
+def accepted_findings(
+    settings: Settings,
+    *,
+    accept: tuple[str, ...] | list[str] = (),
+    reason: str | None = None,
+    review_by=None,
+) -> tuple:
+    """The fairness findings the council accepts at this promotion.
+
+    From rebalance.toml (each with its own reason and a required review date):
+
+    [fairness]
+    accepted = [{finding = "age_band=65+:recall_at_k", reason = "...", review_by = 2027-03-31}]
+
+    and from the command (`accept`: ATTRIBUTE=GROUP:METRIC texts sharing one `reason`, required,
+    and `review_by`, default DEFAULT_REVIEW_DAYS from today). A finding given both ways counts
+    once, as given on the command.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from experiments.fairness import accepted_finding, accepted_findings_from_config
+
+    try:
+        configured = accepted_findings_from_config(settings.fairness.get("accepted", []))
+    except ValueError as error:
+        raise ValueError(f"{settings.home / 'rebalance.toml'}: [fairness] {error}") from None
+    if not accept:
+        if reason is not None or review_by is not None:
+            raise ValueError("--reason and --review-by go with --accept FINDING")
+        return configured
+    if reason is None or not reason.strip():
+        raise ValueError(
+            "--accept needs --reason: say why the council accepts the finding (it is recorded "
+            "with your name in the promotion audit, the model card and the transparency record)"
+        )
+    review_by = review_by or datetime.now(UTC).date() + timedelta(days=DEFAULT_REVIEW_DAYS)
+    given = tuple(
+        accepted_finding(text, reason=reason, review_by=review_by, source="command line")
+        for text in dict.fromkeys(accept)
+    )
+    named = {item.finding for item in given}
+    return given + tuple(item for item in configured if item.finding not in named)
 
 
 def allocation_settings(settings: Settings):
@@ -129,7 +181,14 @@ def train_model(settings: Settings, *, as_of, promote: bool = False):
     return result, decision
 
 
-def promote_model(settings: Settings):
+def promote_model(
+    settings: Settings,
+    *,
+    accept: tuple[str, ...] | list[str] = (),
+    reason: str | None = None,
+    review_by=None,
+):
+    """Promote the challenger under the council's policy and accepted findings (toml, `accept`)."""
     from models import promote
 
     return promote(
@@ -137,6 +196,7 @@ def promote_model(settings: Settings):
         settings=train_settings(settings),
         tracking_uri=settings.tracking_uri,
         fairness=fairness_settings(settings),
+        accepted=accepted_findings(settings, accept=accept, reason=reason, review_by=review_by),
     )
 
 

@@ -26,8 +26,9 @@ SLOTS_PER_KIND = 4096  # keyed draws tell apart this many events of one type per
 # Weekly rate per household by tier (0-3) before household factors, and the multiplier while the
 # household is in an acute episode. An open case damps anti-social behaviour like crises.
 # Visibility: households that need help are seen by agencies long before a crisis (Stoke's "red
-# flags not seen or heard"): a "could go either way" household has about 8 recorded contacts a year
-# across agencies, one needing specialist help about 20, one living well with minor problems about 3.
+# flags not seen or heard"): a "could go either way" household has about 8 recorded contacts a
+# year across agencies, one needing specialist help about 20, one living well with minor problems
+# about 3.
 # At a third of these rates the need tier was too faint in the records for any model to recover
 # (docs/synthetic-city.md, "Visibility").
 INCIDENT_RATES: dict[str, tuple[tuple[float, float, float, float], float]] = {

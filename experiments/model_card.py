@@ -177,6 +177,73 @@ def _ratio_text(value) -> str:
     return f"{value:.2f}"
 
 
+ACCEPTED_HEADING = "Fairness findings accepted at promotion"
+
+
+def accepted_findings_section(
+    accepted: Sequence[Mapping[str, object]], *, heading: str = "##"
+) -> str:
+    """The fairness findings a council accepted to promote this model, as a Markdown section.
+
+    accepted: the promotion's accepted findings (finding, text, ratio, bound, p_value, reason,
+    accepted_by, accepted_at, review_by, source). With none, the section says so.
+    """
+    title = f"{heading} {ACCEPTED_HEADING}"
+    if not accepted:
+        return (
+            f"{title}\n\nNone: this version passed the fairness gate without any accepted "
+            "finding.\n"
+        )
+    rows = [
+        "| "
+        + " | ".join(
+            _cell(value)
+            for value in (
+                item["finding"],
+                item["text"],
+                _ratio_text(item.get("ratio")),
+                _ratio_text(item.get("bound")),
+                _p_value_text(item.get("p_value")),
+                item["reason"],
+                item.get("accepted_by", "-"),
+                item.get("accepted_at", "-"),
+                item["review_by"],
+                item.get("source", "-"),
+            )
+        )
+        + " |"
+        for item in accepted
+    ]
+    return "\n".join(
+        [
+            title,
+            "",
+            f"The fairness gate refused this version on {len(accepted)} finding(s); the council "
+            "accepted each one below, for the reason given, and the version was promoted. An "
+            "acceptance covers exactly one group and metric and lapses on its review date: a "
+            "later promotion must accept it again, or the gate refuses. Read these groups' "
+            "figures with the reason in mind.",
+            "",
+            "| Finding | Gate message | Ratio | Bound | Adjusted p | Reason | Accepted by | "
+            "Accepted at (UTC) | Review by | Given in |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def _cell(value) -> str:
+    """Table-safe text: one line, pipes escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _p_value_text(value) -> str:
+    if not _is_number(value):
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def render_model_card(
     *,
     model_name: str,

@@ -2,20 +2,21 @@
 
 For each seed a city is run for `history_weeks` under its usual referral practice (what the
 model is trained on and what the difference-in-differences calls "before"). From that moment each
-policy gets an identical copy of the city (same hidden state, same random streams: common random
-numbers, so policies are compared on the same households and the same luck), background
-referrals stop, and every week:
+policy gets an identical copy of the city (same hidden state) whose draws are common random
+numbers (each a function of seed, week and household: policies are compared on the same
+households and the same luck), background referrals stop, and every week:
 
 1. features as of the last day simulated (incremental: new events are encoded once),
-2. the policy orders the households with no open case (model risk, true risk, referral queue or
-   a lottery) and the first `top_n` get their needs from the model's reasons,
+2. the policy orders the households with no open case (model risk, the true benefit of a case,
+   referral queue or a lottery) and the first `top_n` get their needs from the model's reasons,
 3. the product's allocation rules place them (`propose_allocation` for the optimiser policies,
    `greedy_allocation` for the others) on the workers' free points,
 4. the city steps one week with those cases opened on its first day.
 
-Cases close as the city's dynamics say (docs/synthetic-city.md); an open case lowers the crisis
-probability by `case_effect`. "none" opens no new case and is the baseline every other policy is
-measured against. See docs/impact.md.
+Then `follow_up_weeks` without new allocations: opened cases run on. Cases close as the city's
+dynamics say (docs/synthetic-city.md); an open case lowers the crisis probability by
+`case_effect`. "none" opens no new case and is the baseline every other policy is measured
+against. See docs/impact.md.
 """
 
 from __future__ import annotations

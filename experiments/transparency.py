@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from experiments.model_card import accepted_findings_section
 from features.contract import CRISIS_EVENT_TYPES, SOURCES, TABLE_NAMES
 
 # Shown-risk bands (lower edges): the bands managers see next to the score.
@@ -84,6 +85,7 @@ def transparency_record(
     promotion: Sequence[Mapping[str, object]] = (),
     data_summary: Mapping[str, object] | None = None,
     service: ServiceDetails | None = None,
+    accepted_findings: Sequence[Mapping[str, object]] = (),
 ) -> str:
     """The champion's Algorithmic Transparency Recording Standard (ATRS) record, as Markdown.
 
@@ -91,7 +93,8 @@ def transparency_record(
     validation, the fairness audit and limitations), embedded as section 4 rather than restated;
     metrics: the run's flat metrics (`model_precision_at_capacity`, ...); settings: the training
     settings (a dataclass or mapping); promotion: the promotion gates' results (name, passed,
-    message), fairness included.
+    message), fairness included; accepted_findings: the fairness findings the council accepted
+    to promote it (figures, reason, who, when, review date), listed under the promotion.
     """
     training = _as_mapping(settings)
     summary = dict(data_summary or {})
@@ -103,7 +106,7 @@ def transparency_record(
         _rationale(training, metrics=metrics),
         _human_oversight(summary),
         _embedded_card(model_card),
-        _promotion(promotion),
+        _promotion(promotion, accepted_findings=accepted_findings),
         _data(training),
         _risks(service),
         _corrections(service),
@@ -121,7 +124,11 @@ def _embedded_card(model_card: str) -> str:
     return f"## 4. Model card: performance, fairness and limitations\n\n{body}"
 
 
-def _promotion(promotion: Sequence[Mapping[str, object]]) -> str:
+def _promotion(
+    promotion: Sequence[Mapping[str, object]],
+    *,
+    accepted_findings: Sequence[Mapping[str, object]] = (),
+) -> str:
     if not promotion:
         return "## 5. Promotion\n\nNo promotion decision was recorded for this version."
     rows = [
@@ -138,6 +145,8 @@ def _promotion(promotion: Sequence[Mapping[str, object]]) -> str:
             "| Gate | Verdict | Detail |",
             "|---|---|---|",
             *rows,
+            "",
+            accepted_findings_section(accepted_findings, heading="###"),
         ]
     )
 

@@ -9,10 +9,11 @@ policy, so a policy change needs no retraining; its failures name each group and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
-from experiments.fairness import FairnessGate, fairness_promotion_check
+from experiments.fairness import AcceptedFinding, FairnessGate, fairness_promotion_check
 from models._settings import TrainSettings
 
 Metrics = Mapping[str, float]
@@ -28,6 +29,10 @@ class GateResult:
     # Structured reasons when the gate gives them (the fairness gate: attribute, group, metric,
     # ratio, bound, p-value, text), for the promotion audit record.
     failures: tuple[dict[str, object], ...] = field(default=())
+    # Failures a council accepted at this promotion (failure | finding, reason, review_by,
+    # source), and acceptances that covered nothing (expired, or no such failure).
+    accepted: tuple[dict[str, object], ...] = field(default=())
+    unused_acceptances: tuple[dict[str, object], ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -96,14 +101,24 @@ def beats_champion(
     )
 
 
-def promotion_gates(fairness: FairnessGate | None = None) -> tuple[Gate, ...]:
-    """The promotion gates, the fairness gate judging with `fairness` (default: the product's)."""
+def promotion_gates(
+    fairness: FairnessGate | None = None,
+    *,
+    accepted: Sequence[AcceptedFinding] = (),
+    today: date | None = None,
+) -> tuple[Gate, ...]:
+    """The promotion gates, the fairness gate judging with `fairness` (default: the product's).
+
+    `accepted`: fairness findings the council accepts at this promotion (judged on `today`);
+    the fairness gate passes only if they cover every failure exactly.
+    """
+    check = fairness_promotion_check(fairness or FairnessGate(), accepted=accepted, today=today)
     return (
         Gate("minimum_auc", minimum_auc),
         Gate("calibration", calibration),
         Gate("beats_baselines", beats_baselines),
         Gate("beats_champion", beats_champion),
-        Gate("fairness", fairness_promotion_check(fairness or FairnessGate())),
+        Gate("fairness", check),
     )
 
 
@@ -123,6 +138,9 @@ def evaluate_gates(
         passed, message, *details = gate.check(
             challenger=challenger, champion=champion, settings=settings
         )
-        failures = tuple(dict(failure) for failure in details[0]) if details else ()
-        results.append(GateResult(gate.name, bool(passed), message, failures))
+        # Optional details, in order: failures, accepted failures, unused acceptances.
+        failures, accepted, unused = (
+            tuple(dict(item) for item in part) for part in (*details, (), (), ())[:3]
+        )
+        results.append(GateResult(gate.name, bool(passed), message, failures, accepted, unused))
     return tuple(results)

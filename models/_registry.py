@@ -10,6 +10,10 @@
   the council's policy; each decision (and each refusal) is appended to
   `<home>/audit/promotions.jsonl`. A new champion gets its model card and Algorithmic
   Transparency Recording Standard record in `<home>/governance/` (and in its run).
+- A council may accept specific fairness findings at promotion (`accepted`: each names one
+  attribute, group and metric, with a reason and a review date); the fairness gate then passes
+  only if they cover every failure. Accepted findings are recorded with who and when in the
+  audit log, the version's tags, the model card and the transparency record.
 - `load_champion` loads the version `champion` points at; scoring always uses it.
 
 No household-level data goes into the tracking store: only aggregates, plots and the model.
@@ -21,7 +25,7 @@ import getpass
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,9 +33,15 @@ from pathlib import Path
 import pandas as pd
 
 from experiments import tracking
-from experiments.fairness import FairnessGate, audit_chart, audit_metrics, fairness_gate
+from experiments.fairness import (
+    AcceptedFinding,
+    FairnessGate,
+    audit_chart,
+    audit_metrics,
+    fairness_gate,
+)
 from experiments.fairness import GateResult as FairnessVerdict
-from experiments.model_card import render_model_card
+from experiments.model_card import accepted_findings_section, render_model_card
 from experiments.plots import calibration_plot, feature_importance_plot, precision_at_k_plot
 from experiments.transparency import transparency_record
 from features.build import features_as_of, prepare_tables
@@ -44,6 +54,8 @@ AUDIT_FILE = Path("audit") / "promotions.jsonl"
 GOVERNANCE_DIR = Path("governance")
 CURRENT_RECORD = "transparency-record.md"
 FAIRNESS_TABLE = "fairness_audit.csv"
+# The fairness findings accepted at a champion's promotion ([] when none), beside its record.
+ACCEPTED_FILE = "accepted_findings.json"
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,11 @@ class PromotionDecision:
     decided_by: str
     fairness_policy: dict[str, object] | None = None
     records: tuple[str, ...] = ()
+    # Fairness failures the council accepted for this promotion: the failure's figures with
+    # finding, reason, review_by, source, accepted_by and accepted_at (empty unless promoted).
+    accepted_findings: tuple[dict[str, object], ...] = ()
+    # Acceptances given that covered nothing (expired, or no such failure), so they are noticed.
+    unused_acceptances: tuple[dict[str, object], ...] = ()
 
     @property
     def fairness(self) -> GateResult | None:
@@ -362,9 +379,32 @@ def _record(decision: PromotionDecision, *, uri: str, home: str | Path) -> None:
             tags={
                 "promotion": decision.to_record()["decision"],
                 "promotion_at": decision.decided_at,
+                **_acceptance_tags(decision.accepted_findings),
             },
         )
     append_audit_record(home, decision.to_record())
+
+
+def _acceptance_tags(accepted: Sequence[Mapping[str, object]]) -> dict[str, str]:
+    """Version tags naming the accepted findings (group names and dates only)."""
+    if not accepted:
+        return {}
+    return {
+        "fairness_accepted": "; ".join(str(item["finding"]) for item in accepted)[:4000],
+        "fairness_accepted_by": str(accepted[0]["accepted_by"]),
+        "fairness_accepted_review_by": min(str(item["review_by"]) for item in accepted),
+    }
+
+
+def _accepted_at_promotion(
+    results: tuple[GateResult, ...], *, by: str, at: str
+) -> tuple[tuple[dict, ...], tuple[dict, ...]]:
+    """The fairness gate's accepted failures stamped with who and when, and unused acceptances."""
+    fairness = next((result for result in results if result.name == "fairness"), None)
+    if fairness is None:
+        return (), ()
+    accepted = tuple(item | {"accepted_by": by, "accepted_at": at} for item in fairness.accepted)
+    return accepted, fairness.unused_acceptances
 
 
 def promote(
@@ -374,16 +414,21 @@ def promote(
     tracking_uri: str | None = None,
     gates: tuple[Gate, ...] | None = None,
     fairness: FairnessGate | None = None,
+    accepted: Sequence[AcceptedFinding] = (),
 ) -> PromotionDecision:
     """Make the challenger the champion if it passes every gate; audit the decision either way.
 
     `gates` default to every promotion gate, the fairness gate judging with `fairness` (the
-    council's policy; default the product's). A new champion's model card and transparency
-    record are written to `<home>/governance/` and logged to its run.
+    council's policy; default the product's) and the council's `accepted` findings (each covers
+    exactly one failure until its review date; the operator running this is recorded as the
+    one who accepted them). A new champion's model card and transparency record are written to
+    `<home>/governance/` and logged to its run.
     """
     settings = settings or TrainSettings()
     fairness = fairness or FairnessGate()
-    gates = promotion_gates(fairness) if gates is None else gates
+    now, operator = datetime.now(UTC), _operator()
+    if gates is None:
+        gates = promotion_gates(fairness, accepted=accepted, today=now.date())
     uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
     name = settings.model_name
     challenger, champion = (
@@ -403,6 +448,8 @@ def promote(
         )
         tracking.remove_alias(tracking_uri=uri, model_name=name, alias=tracking.CHALLENGER)
     before = champion.version if champion else None
+    decided_at = now.isoformat(timespec="seconds")
+    accepted_findings, unused = _accepted_at_promotion(results, by=operator, at=decided_at)
     decision = PromotionDecision(
         promoted=promoted,
         model_name=name,
@@ -411,9 +458,11 @@ def promote(
         champion_after=challenger.version if promoted else before,
         gates=results,
         message=message,
-        decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        decided_by=_operator(),
+        decided_at=decided_at,
+        decided_by=operator,
         fairness_policy=asdict(fairness),
+        accepted_findings=accepted_findings if promoted else (),
+        unused_acceptances=unused,
     )
     if promoted:
         records = write_governance_records(
@@ -460,9 +509,17 @@ def write_governance_records(
         settings=params or settings,
         promotion=[asdict(gate) for gate in decision.gates],
         data_summary=summary,
+        accepted_findings=decision.accepted_findings,
     )
+    if decision.accepted_findings:
+        # The champion's card says what was accepted to promote it, after its fairness audit
+        # (the record has it in its promotion section, so it embeds the run's card as logged).
+        card = card.rstrip() + "\n\n" + accepted_findings_section(decision.accepted_findings)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model_card.md").write_text(card, encoding="utf-8")
+    (folder / ACCEPTED_FILE).write_text(
+        json.dumps(list(decision.accepted_findings), indent=1, sort_keys=True), encoding="utf-8"
+    )
     (folder / "transparency_record.md").write_text(record, encoding="utf-8")
     (folder.parent / CURRENT_RECORD).write_text(record, encoding="utf-8")
     tracking.log_artifacts(
@@ -471,6 +528,7 @@ def write_governance_records(
     return [
         folder / "model_card.md",
         folder / "transparency_record.md",
+        folder / ACCEPTED_FILE,
         folder.parent / CURRENT_RECORD,
     ]
 

@@ -33,7 +33,7 @@ from api.service_db import ServiceDB
 def key_workers(week: LoadedWeek, db: ServiceDB, household_id: str) -> list[str]:
     """Workers with an open case for the household: partners' records, then managers' decisions."""
     workers = []
-    open_worker = week.rows.get(household_id)["open_case_worker"]
+    open_worker = week.rows.value(household_id, "open_case_worker")
     if open_worker:
         workers.append(open_worker)
     for case in service_db.decided_cases_of_household(db.read(), household_id=household_id):
@@ -45,12 +45,12 @@ def key_workers(week: LoadedWeek, db: ServiceDB, household_id: str) -> list[str]
 def household_scope(
     week: LoadedWeek, db: ServiceDB, household_id: str
 ) -> access.HouseholdScope | None:
-    row = week.rows.get(household_id)
-    if row is None:
+    locality = week.rows.value(household_id, "locality")
+    if locality is None:
         return None
     return access.HouseholdScope(
         household_id=household_id,
-        locality=row["locality"],
+        locality=locality,
         key_workers=frozenset(key_workers(week, db, household_id)),
     )
 
@@ -140,6 +140,20 @@ def household_summary(
     }
 
 
+def _summaries(
+    week: LoadedWeek, db: ServiceDB, household_ids: list[str], *, with_changes: bool
+) -> list[dict]:
+    return [
+        household_summary(
+            week,
+            household_id=household_id,
+            workers=key_workers(week, db, household_id),
+            with_changes=with_changes,
+        )
+        for household_id in household_ids
+    ]
+
+
 def _default_purpose(principal: access.Principal) -> str:
     return "casework" if principal.role == access.KEY_WORKER else "allocation review"
 
@@ -217,15 +231,7 @@ def read_caseload(
         worker_id = access.check_caseload(principal)
         household_ids = caseload_ids(week, db, worker_id)
         detail |= {"as_of": week.as_of_text, "households": household_ids}
-    households = [
-        household_summary(
-            week,
-            household_id=household_id,
-            workers=key_workers(week, db, household_id),
-            with_changes=True,
-        )
-        for household_id in household_ids
-    ]
+    households = _summaries(week, db, household_ids, with_changes=True)
     households.sort(key=lambda summary: (-summary["risk"], summary["household_id"]))
     return {"worker_id": worker_id, "as_of": week.as_of_text, "households": households}
 
@@ -250,15 +256,7 @@ def read_locality(
         in_locality = week.by_locality.get(locality, ())
         chosen = list(in_locality[:top])
         detail |= {"as_of": week.as_of_text, "households": len(chosen), "top": top}
-    households = [
-        household_summary(
-            week,
-            household_id=household_id,
-            workers=key_workers(week, db, household_id),
-            with_changes=False,
-        )
-        for household_id in chosen
-    ]
+    households = _summaries(week, db, chosen, with_changes=False)
     return {
         "locality": locality,
         "as_of": week.as_of_text,

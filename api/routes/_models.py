@@ -9,6 +9,7 @@ the registry itself is asked again at most every 30 seconds. Features are built 
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import tempfile
 import threading
@@ -61,7 +62,8 @@ def _version_facts(settings: Settings, *, alias: str, found) -> dict:
     fairness_files = sorted(
         path for path in directory.rglob("*") if path.is_file() and "fairness" in path.name
     )
-    fairness, verdict = fairness_rows(settings, directory / "fairness_audit.csv")
+    accepted = accepted_findings(settings, version=found.version)
+    fairness, verdict = fairness_rows(settings, directory / "fairness_audit.csv", accepted=accepted)
     return {
         "alias": alias,
         "version": found.version,
@@ -70,6 +72,7 @@ def _version_facts(settings: Settings, *, alias: str, found) -> dict:
         "holdout": holdout,
         "fairness": fairness,
         "fairness_gate": verdict,
+        "accepted_findings": accepted,
         "fairness_files": [str(path.relative_to(directory)) for path in fairness_files],
         "plots": sorted(str(path.relative_to(directory)) for path in directory.rglob("*.png")),
         "has_model_card": (directory / "model_card.md").is_file(),
@@ -92,10 +95,27 @@ FAIRNESS_COLUMNS: tuple[str, ...] = (
 )
 
 
-def fairness_rows(settings: Settings, path: FilePath) -> tuple[list[dict], dict | None]:
+# Written beside a champion's transparency record at promotion (models.promote).
+ACCEPTED_FINDINGS_FILE = "accepted_findings.json"
+
+
+def accepted_findings(settings: Settings, *, version: str) -> list[dict]:
+    """The fairness findings the council accepted when this version was promoted ([] if none)."""
+    from models import governance_dir
+
+    path = governance_dir(settings.home, version=version) / ACCEPTED_FINDINGS_FILE
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")))
+
+
+def fairness_rows(
+    settings: Settings, path: FilePath, *, accepted: list[dict] | tuple = ()
+) -> tuple[list[dict], dict | None]:
     """The run's audit table with each row's verdict under the council's current policy.
 
-    verdict: "reference", "not gated (small)", "passes" or "fails: <metric>, ..."; the gate's
+    verdict: "reference", "not gated (small)", "passes" or "fails: <metric>, ..."; a failure
+    the council accepted at promotion reads "<metric> (accepted at promotion)". The gate's
     overall verdict and message come with it. No table: ([], None).
     """
     from api.pipeline import fairness_settings
@@ -106,10 +126,14 @@ def fairness_rows(settings: Settings, path: FilePath) -> tuple[list[dict], dict 
     audit = pd.read_csv(path, dtype={"group": "str", "attribute": "str"})
     policy = fairness_settings(settings)
     gate = fairness_gate(audit, settings=policy)
+    accepted_keys = {(item["attribute"], item["group"], item["metric"]) for item in accepted}
     failing: dict[tuple[str, str], list[str]] = {}
     for failure in gate.failures:
         key = (failure["attribute"], failure["group"])
-        failing.setdefault(key, []).append(METRIC_LABELS.get(failure["metric"], "too small"))
+        label = METRIC_LABELS.get(failure["metric"], "too small")
+        if (*key, failure["metric"]) in accepted_keys:
+            label += " (accepted at promotion)"
+        failing.setdefault(key, []).append(label)
     large = gated_rows(audit, settings=policy)
     verdicts = [
         "reference"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from api import access, service_db
 from api.audit import AUDIT_ACTIONS, audited, read_entries, verify_chain
@@ -22,6 +22,20 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Entries per page.")]
 Before = Annotated[int | None, Query(ge=1, description="Entries older than this id.")]
 Filter = Annotated[str | None, Query(min_length=1, max_length=100)]
 ActionFilter = Annotated[str | None, Query(pattern=f"^({'|'.join(AUDIT_ACTIONS)})$")]
+
+
+async def audit_query(
+    limit: Limit = 100,
+    before: Before = None,
+    actor: Filter = None,
+    action: ActionFilter = None,
+    target: Filter = None,
+) -> dict:
+    """The audit log's filters and page, as the API and the page both take them."""
+    return {"limit": limit, "before": before, "actor": actor, "action": action, "target": target}
+
+
+AuditQuery = Annotated[dict, Depends(audit_query)]
 
 
 def _users(db) -> list[dict]:
@@ -59,19 +73,10 @@ def get_users(principal: ApiCaller, db: DB, audit: Audit) -> list[dict]:
     tags=["administration"],
     summary="The audit log, newest first, optionally filtered",
 )
-def get_audit(
-    principal: ApiCaller,
-    db: DB,
-    audit: Audit,
-    limit: Limit = 100,
-    before: Before = None,
-    actor: Filter = None,
-    action: ActionFilter = None,
-    target: Filter = None,
-) -> dict:
+def get_audit(principal: ApiCaller, db: DB, audit: Audit, query: AuditQuery) -> dict:
     with audited(audit, principal, action="read_audit", target="audit", purpose="audit review"):
         access.check_admin(principal)
-    return _audit_page(db, limit=limit, before=before, actor=actor, action=action, target=target)
+    return _audit_page(db, **query)
 
 
 @router.get(
@@ -105,25 +110,21 @@ def audit_page(
     session: PageSession,
     db: DB,
     audit: Audit,
-    limit: Limit = 100,
-    before: Before = None,
-    actor: Filter = None,
-    action: ActionFilter = None,
-    target: Filter = None,
+    query: AuditQuery,
     check: bool = False,
 ):
     with audited(
         audit, session.principal, action="read_audit", target="audit", purpose="audit review"
     ):
         access.check_admin(session.principal)
-    page = _audit_page(db, limit=limit, before=before, actor=actor, action=action, target=target)
+    page = _audit_page(db, **query)
     return render(
         request,
         "admin_audit.html",
         session=session,
         page=page,
         chain=verify_chain(db.read()) if check else None,
-        filters={"actor": actor or "", "action": action or "", "target": target or ""},
+        filters={name: query[name] or "" for name in ("actor", "action", "target")},
         actions=AUDIT_ACTIONS,
-        limit=limit,
+        limit=query["limit"],
     )

@@ -23,11 +23,11 @@ from api.deps import (
     Audit,
     ClientAddress,
     FormSession,
+    ServiceState,
     State,
 )
 from api.routes import render
 from api.schemas import Me, Message, TokenOut
-from api.service_db import ServiceDB
 
 router = APIRouter()
 
@@ -35,20 +35,12 @@ Username = Annotated[str, Form(min_length=1, max_length=64)]
 Password = Annotated[str, Form(min_length=1, max_length=1024)]
 
 
-def _sign_in(
-    *,
-    db: ServiceDB,
-    audit: AuditWriter,
-    username: str,
-    password: str,
-    client: str,
-    policy: auth.ThrottlePolicy,
-    via: str,
-):
+def _sign_in(state: ServiceState, *, username: str, password: str, client: str, via: str):
     """The principal, or None for wrong credentials; each attempt is audited."""
+    audit = state.audit
     try:
         principal = auth.authenticate(
-            db, username=username, password=password, client=client, policy=policy
+            state.db, username=username, password=password, client=client, policy=state.throttle
         )
     except auth.SignInThrottled as throttled:
         _audit_sign_in(audit, username=username, role="-", outcome="refused", via=via, why="paused")
@@ -91,15 +83,7 @@ def _audit_sign_in(
 def create_token(
     username: Username, password: Password, state: State, client: ClientAddress
 ) -> dict:
-    principal = _sign_in(
-        db=state.db,
-        audit=state.audit,
-        username=username,
-        password=password,
-        client=client,
-        policy=state.throttle,
-        via="api",
-    )
+    principal = _sign_in(state, username=username, password=password, client=client, via="api")
     if principal is None:
         raise auth.WrongCredentials()
     token, _, lifetime = auth.issue_token(state.db, principal=principal, kind="api")
@@ -199,15 +183,7 @@ def sign_in(
     if not username or not password:
         message = "Enter your username and your password."
         return sign_in_page(request, status_code=422, error=message, next_path=next)
-    principal = _sign_in(
-        db=state.db,
-        audit=state.audit,
-        username=username,
-        password=password,
-        client=client,
-        policy=state.throttle,
-        via="page",
-    )
+    principal = _sign_in(state, username=username, password=password, client=client, via="page")
     if principal is None:
         message = "That username and password do not match an account."
         return sign_in_page(request, status_code=401, error=message, next_path=next)

@@ -4,12 +4,14 @@ per-pair formulation)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
-from allocation import AllocationSettings, random_instance
+from allocation import AllocationSettings, _solver, random_instance
 from allocation._propose import _prepare
 from allocation._solver import solve_allocation
 
@@ -95,3 +97,26 @@ def test_neighbour_rules_merge_localities_into_one_component():
     }
     used = set(zip(prepared.pairs["locality"], prepared.pairs["worker_locality"], strict=True))
     assert used <= allowed
+
+
+def test_without_a_highs_proof_the_relaxation_bound_is_used(monkeypatch):
+    prepared, settings = prepared_week(2, {})
+    pairs, workers = prepared.pairs, prepared.workers
+    solve = _solver._run_highs
+
+    def unproved(model, settings, *, wall):
+        return dataclasses.replace(solve(model, settings, wall=wall), status="X", proved=False)
+
+    monkeypatch.setattr(_solver, "_run_highs", unproved)
+    chosen, parts = solve_allocation(pairs, workers=workers, settings=settings)
+    free = dict(zip(workers["worker_id"], workers["free_points"], strict=True))
+    best = per_pair_milp(pairs, free)
+    bound = sum(part["bound_scaled"] for part in parts) / 1e6
+    assert all(part["stages"]["value"]["status"] == "X" for part in parts)
+    # The pattern relaxation is a valid bound, never below the optimum, and the allocation found
+    # is still HiGHS' (feasible, within the free points).
+    assert bound >= best - 1e-9
+    objective = float(pairs.loc[chosen, "value"].sum())
+    assert (1 - 2e-5) * best <= objective <= best + 1e-9
+    load = pairs.loc[chosen].groupby("worker_id")["points"].sum()
+    assert all(points <= free[worker_id] for worker_id, points in load.items())

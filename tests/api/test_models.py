@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from experiments import tracking
 from features.contract import PROTECTED_COLUMNS
-from models import MODEL_NAME
+from models import MODEL_NAME, governance_dir
 
 
 def test_models_api_reports_the_champion_with_its_metrics(models_service):
@@ -100,3 +101,37 @@ def test_models_page_and_api_show_the_fairness_audit_with_verdicts(models_servic
     first = next(row for row in rows if row["verdict"] == "passes")
     assert f"<td>{first['group']}</td>" in page
     assert 'src="/models/champion/plots/fairness_audit.png"' in page
+
+
+def test_models_page_shows_the_findings_accepted_at_the_champions_promotion(models_service):
+    service = models_service
+    version = service.client.get("/api/models", headers=service.headers("scientist")).json()[
+        "champion"
+    ]["version"]
+    accepted = {
+        "finding": "age_band=65+:recall_at_k",
+        "attribute": "age_band",
+        "group": "65+",
+        "metric": "recall_at_k",
+        "text": "age_band=65+: recall at k ratio 0.28 is below 0.80 (adjusted p = 0.001)",
+        "ratio": 0.28,
+        "bound": 0.8,
+        "p_value": 0.001,
+        "reason": "Need differs by age <b>see minute 7</b>",
+        "review_by": "2027-03-31",
+        "source": "command line",
+        "accepted_by": "ann",
+        "accepted_at": "2026-11-22T09:00:00+00:00",
+    }
+    folder = governance_dir(service.home, version=version)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "accepted_findings.json").write_text(json.dumps([accepted]))
+    service.app.state.service.models_cache.clear()
+
+    service.sign_in("scientist")
+    page = service.client.get("/models").text
+    panel = page.split("Fairness findings accepted at promotion", 1)[1].split("</table>", 1)[0]
+    assert "<td>age_band=65+:recall_at_k</td>" in panel and "<td>2027-03-31</td>" in panel
+    assert "<td>ann</td>" in panel and "0.2800" in panel
+    # The reason is the council's text, shown as text.
+    assert "Need differs by age &lt;b&gt;see minute 7&lt;/b&gt;" in panel

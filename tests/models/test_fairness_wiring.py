@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import json
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from experiments import tracking
-from experiments.fairness import bias_audit, household_groups
+from experiments.fairness import accepted_finding, bias_audit, household_groups
 from models import MODEL_NAME, EscalationModel, TrainSettings, log_outcome, promote
 from models._train import Examples, FeatureCache, TrainingData, example_weights
 
@@ -73,6 +75,93 @@ def test_promote_refuses_a_challenger_that_under_serves_a_group(
     assert ("locality", locality, "predicted_to_observed") in named
     # No record is written for a refused challenger.
     assert not (rebalance_home / "governance" / "version-2").exists()
+
+
+# --- a council accepts exactly the refused findings, accountably ------------------------------
+
+
+def _promote_cli(home, *arguments: str):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    return CliRunner().invoke(app, ["promote", *arguments, "--home", str(home)])
+
+
+def test_only_an_exact_current_acceptance_lets_a_refused_challenger_through(
+    rebalance_home, trained_outcome, small_city, quick
+):
+    audit = trained_outcome.fairness
+    others = audit.loc[(audit["attribute"] == "locality") & ~audit["is_reference"]]
+    locality = str(others.sort_values("households").iloc[-1]["group"])
+    unfair = _under_serving(trained_outcome, small_city, locality=locality)
+    log_outcome(unfair, snapshot_id="snap-1", settings=quick, home=rebalance_home)
+    today = datetime.now(UTC).date()
+
+    refused = promote(home=rebalance_home, settings=quick)
+    assert refused.failed_gates == ("fairness",)
+    findings = [f"{f['attribute']}={f['group']}:{f['metric']}" for f in refused.fairness.failures]
+    assert f"locality={locality}:predicted_to_observed" in findings
+
+    def attempt(accepted: list[str], *, review_by=today + timedelta(days=30)):
+        return promote(
+            home=rebalance_home,
+            settings=quick,
+            accepted=[
+                accepted_finding(text, reason="test", review_by=review_by) for text in accepted
+            ],
+        )
+
+    # Another metric for the locality's finding leaves that failure uncovered.
+    wrong = [f.replace(":predicted_to_observed", ":selection_rate") for f in findings]
+    decision = attempt(wrong)
+    assert not decision.promoted and not decision.accepted_findings
+    assert f"locality={locality}: predicted to observed ratio" in decision.fairness.message
+    assert f"locality={locality}:selection_rate" in {
+        item["finding"] for item in decision.unused_acceptances
+    }
+    expired = attempt(findings, review_by=today - timedelta(days=1))
+    assert not expired.promoted and "expired on" in expired.fairness.message
+
+    # --accept without --reason is refused before anything is judged.
+    bare = _promote_cli(rebalance_home, "--accept", findings[0])
+    assert bare.exit_code == 2 and "--accept needs --reason" in bare.output
+    assert _alias(rebalance_home, "champion") is None
+
+    accept = [argument for finding in findings for argument in ("--accept", finding)]
+    review_by = (today + timedelta(days=60)).isoformat()
+    reason = "Board minute 7: the gap follows need; mitigation trial under way"
+    result = _promote_cli(rebalance_home, *accept, "--reason", reason, "--review-by", review_by)
+    assert result.exit_code == 0, result.output
+    assert f"PROMOTED WITH {len(findings)} ACCEPTED FAIRNESS FINDING(S)" in result.output
+    assert f"accepted: locality={locality}: predicted to observed ratio" in result.output
+    assert _alias(rebalance_home, "champion") == "1"
+
+    lines = (rebalance_home / "audit" / "promotions.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["decision"] for r in records] == ["refused", "refused", "refused", "promoted"]
+    promoted = records[-1]
+    assert [item["finding"] for item in promoted["accepted_findings"]] == findings
+    for item in promoted["accepted_findings"]:
+        assert item["reason"] == reason and item["review_by"] == review_by
+        assert item["accepted_by"] == promoted["decided_by"] == getpass.getuser()
+        assert item["accepted_at"] == promoted["decided_at"] and item["source"] == "command line"
+    [gate] = [gate for gate in promoted["gates"] if gate["name"] == "fairness"]
+    assert gate["passed"] and len(gate["failures"]) == len(findings)
+
+    tags = tracking.version_tags(
+        tracking_uri=tracking.resolve_tracking_uri(home=rebalance_home),
+        model_name=MODEL_NAME,
+        version="1",
+    )
+    assert tags["fairness_accepted"] == "; ".join(findings)
+    assert tags["fairness_accepted_review_by"] == review_by
+    folder = rebalance_home / "governance" / "version-1"
+    for name in ("model_card.md", "transparency_record.md"):
+        text = (folder / name).read_text()
+        assert "Fairness findings accepted at promotion" in text and reason in text
+    stored = json.loads((folder / "accepted_findings.json").read_text())
+    assert stored == promoted["accepted_findings"]
 
 
 # --- sample weights in the estimator ---------------------------------------------------------
