@@ -247,7 +247,7 @@ def serve(
     """Run the service until interrupted (`rebalance serve`).
 
     `workers` > 1 runs that many processes on one socket, each with the week in memory (about
-    1.5 GB each for a 110,000-household city) and its own audit writer; they share service.db,
+    1.4 GB each for a 110,000-household city) and its own audit writer; they share service.db,
     whose write lock keeps one audit chain in commit order. One worker uses one core at most.
     """
     import uvicorn

@@ -196,6 +196,16 @@ def tag_version(
         client.set_model_version_tag(model_name, str(version), key, str(value))
 
 
+def tag_version_run(
+    *, tracking_uri: str, model_name: str, version: str, tags: Mapping[str, str]
+) -> None:
+    """Add tags to the training run behind a model version (what a run list shows)."""
+    client = _client(tracking_uri)
+    run_id = client.get_model_version(model_name, str(version)).run_id
+    for key, value in tags.items():
+        client.set_tag(run_id, key, str(value))
+
+
 def version_tags(*, tracking_uri: str, model_name: str, version: str) -> dict[str, str]:
     """A model version's tags."""
     return dict(_client(tracking_uri).get_model_version(model_name, str(version)).tags)

@@ -382,6 +382,13 @@ def _record(decision: PromotionDecision, *, uri: str, home: str | Path) -> None:
                 **_acceptance_tags(decision.accepted_findings),
             },
         )
+        if decision.accepted_findings:
+            tracking.tag_version_run(
+                tracking_uri=uri,
+                model_name=decision.model_name,
+                version=decision.challenger_version,
+                tags=_acceptance_tags(decision.accepted_findings),
+            )
     append_audit_record(home, decision.to_record())
 
 

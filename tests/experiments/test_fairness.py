@@ -320,15 +320,16 @@ def test_promotion_reads_the_gate_back_from_logged_metrics(unfair):
     # Tracking stores accept only letters, digits, _ - . space and / in metric names.
     assert all(re.fullmatch(r"[A-Za-z0-9_.\- /]+", name) for name in metrics)
     check = fairness_promotion_check(BARE)
-    passed, message, failures = check(
+    passed, message, failures, accepted, unused = check(
         challenger=metrics | {"holdout_model_auc": 0.8}, champion=None
     )
     expected = fairness_gate(audit, settings=BARE)
     assert (passed, message, failures) == (expected.passed, expected.message, expected.failures)
+    assert (accepted, unused) == ([], [])  # nothing accepted unless the council says so
     assert "ethnicity=65+ / other: recall at k ratio 0.60" in message
     loose = fairness_promotion_check(FairnessGate(min_ratio=0.5, max_ratio=2.0, confidence=None))
     assert loose(challenger=metrics, champion=None)[0]
-    assert fairness_promotion_check()(challenger={"holdout_model_auc": 0.8}) == (
+    assert fairness_promotion_check()(challenger={"holdout_model_auc": 0.8})[:3] == (
         False,
         "no fairness audit was recorded with this run",
         [],

@@ -156,6 +156,10 @@ def test_only_an_exact_current_acceptance_lets_a_refused_challenger_through(
     )
     assert tags["fairness_accepted"] == "; ".join(findings)
     assert tags["fairness_accepted_review_by"] == review_by
+    uri = tracking.resolve_tracking_uri(home=rebalance_home)
+    champion = tracking.version_by_alias(tracking_uri=uri, model_name=MODEL_NAME, alias="champion")
+    run_tags = tracking.run_values(tracking_uri=uri, run_id=champion.run_id)[2]
+    assert run_tags["fairness_accepted"] == "; ".join(findings)
     folder = rebalance_home / "governance" / "version-1"
     for name in ("model_card.md", "transparency_record.md"):
         text = (folder / name).read_text()
