@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import queue
@@ -146,6 +147,7 @@ class AuditWriter:
         self._pending: queue.SimpleQueue = queue.SimpleQueue()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._lock_file = None
         self.batches = 0
 
     def record(self, entry: AuditEntry) -> None:
@@ -188,7 +190,7 @@ class AuditWriter:
     def _commit(self, batch: list) -> None:
         error = ""
         try:
-            with self.db.write() as connection:
+            with self._other_processes_wait(), self.db.write() as connection:
                 previous_hash = _last_hash(connection)
                 for entry, _ in batch:
                     previous_hash = _insert(connection, entry, previous_hash=previous_hash)
@@ -196,6 +198,21 @@ class AuditWriter:
             error = type(failure).__name__
         self.batches += 1
         _settle(batch, error=error)
+
+    @contextlib.contextmanager
+    def _other_processes_wait(self) -> Iterator[None]:
+        """Queue the writers of other service processes on a file lock: SQLite's own busy
+        handler would have them sleep 1, 2, 5, 10... ms and retry, adding that to every read
+        that waits on the batch, where a lock wakes the next writer as soon as one commits."""
+        if self._lock_file is None:
+            # Held open for the writer's life: the lock is on the open file.
+            path = self.db.path.with_name(f"{self.db.path.name}.audit-lock")
+            self._lock_file = path.open("a")  # noqa: SIM115
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -447,17 +447,23 @@ def serve(
     home: Home = None,
     host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=8, help="Worker processes (2 for a whole city: about 1.4 GB each)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web pages and the JSON API."""
     settings = load_settings(home=home)
-    run_server(settings, host=host or settings.host, port=port or settings.port)
+    run_server(settings, host=host or settings.host, port=port or settings.port, workers=workers)
 
 
-def run_server(settings, *, host: str, port: int) -> None:
+def run_server(settings, *, host: str, port: int, workers: int = 1) -> None:
     from api.app import serve as serve_app
 
     console.print(f"Rebalance is at http://{host}:{port}  (Ctrl-C to stop)")
-    serve_app(settings, host=host, port=port)
+    serve_app(settings, host=host, port=port, workers=workers)
 
 
 DEMO_END = "2026-11-15"
