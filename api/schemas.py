@@ -192,6 +192,12 @@ class ModelVersionOut(BaseModel):
     metrics: dict[str, float]
     holdout: list[dict]
     fairness: list[dict]
+    fairness_gate: dict | None = Field(
+        default=None, description="The fairness gate's verdict on this version's audit."
+    )
+    accepted_findings: list[dict] = Field(
+        default_factory=list, description="Fairness findings accepted at promotion, with why."
+    )
     fairness_files: list[str]
     plots: list[str]
     has_model_card: bool

@@ -135,3 +135,6 @@ def test_models_page_shows_the_findings_accepted_at_the_champions_promotion(mode
     assert "<td>ann</td>" in panel and "0.2800" in panel
     # The reason is the council's text, shown as text.
     assert "Need differs by age &lt;b&gt;see minute 7&lt;/b&gt;" in panel
+    # The JSON API carries the same acceptance for the champion.
+    models = service.client.get("/api/models", headers=service.headers("scientist")).json()
+    assert models["champion"]["accepted_findings"] == [accepted]
