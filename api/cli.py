@@ -485,11 +485,33 @@ def demo(
     steps = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     )
-    with steps:
-        week = run_demo(settings, households=households, seed=seed, progress=steps)
+    try:
+        with steps:
+            week = run_demo(settings, households=households, seed=seed, progress=steps)
+    except DemoStopped as stopped:
+        fail(escape(str(stopped)))
     print_demo(settings, week)
     if serve_after:
         run_server(settings, host=settings.host, port=settings.port)
+
+
+def check_demo_champion(settings, decision) -> None:
+    """Stop with the gate's words when the new model was refused and no earlier champion exists."""
+    if decision.promoted:
+        return
+    try:
+        pipeline.champion(settings)
+    except LookupError:
+        raise DemoStopped(
+            f"{decision.message}. Nothing was scored: there is no champion. The promotion record "
+            f"is in {settings.home / 'audit' / 'promotions.jsonl'}; `rebalance promote --accept "
+            'FINDING --reason "..."` accepts a specific fairness finding on the record '
+            "(docs/fairness.md)."
+        ) from None
+
+
+class DemoStopped(Exception):
+    """The demo cannot go on; the message says why and what to do."""
 
 
 def run_demo(settings, *, households: int, seed: int, progress) -> dict:
@@ -519,6 +541,7 @@ def run_demo(settings, *, households: int, seed: int, progress) -> dict:
         "Training the escalation model (temporal validation, MLflow)",
         lambda: pipeline.train_model(settings, as_of=as_of, promote=True),
     )
+    check_demo_champion(settings, decision)
     # Last week's scores too, so that "what changed" has a week to compare with.
     stage(
         "Scoring last week, for what changed",

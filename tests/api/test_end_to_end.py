@@ -107,3 +107,20 @@ def test_unknown_household_is_a_clear_error_not_a_traceback(demo_home):
     assert result.exit_code == 2
     assert "NO-SUCH-HOUSEHOLD" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_refused_model_stops_the_demo_with_the_gate_and_scores_nothing(
+    tmp_path, _mlflow_template_db
+):
+    home = new_home(tmp_path / "home", mlflow_schema=_mlflow_template_db)
+    # A bar no model on this city reaches: the minimum-AUC gate refuses the challenger.
+    (home / "rebalance.toml").write_text(TRAINING + "min_auc = 0.99\n")
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--households", "1500", "--seed", "5", "--no-serve", "--home", str(home)],
+        env={"MLFLOW_TRACKING_URI": ""},
+    )
+    assert result.exit_code == 2, result.output
+    assert "minimum_auc" in result.output and "Nothing was scored" in result.output
+    assert "Traceback" not in result.output
+    assert not (home / "weeks").exists() or not list((home / "weeks").rglob("scores.csv"))
