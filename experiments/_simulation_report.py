@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 
 from experiments._simulation_policies import POLICY_NAMES  # noqa: E402
 from experiments.outcomes import MEASURES, aggregate_outcomes, did_table  # noqa: E402
+from experiments.plots import save_figure  # noqa: E402
 
 PLOT_MEASURES: tuple[str, ...] = (
     "crises",
@@ -48,14 +49,6 @@ def _clean(value):
     return value
 
 
-def _save(figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(figure)
-    return path
-
-
 def outcome_plot(
     city: pd.DataFrame, *, measure: str, path: Path, follow_up_from: int | None = None
 ) -> Path:
@@ -71,7 +64,7 @@ def outcome_plot(
         axes.axvline(follow_up_from, color="grey", linestyle="--", label="Follow-up starts")
     axes.set(xlabel="Week (negative: history under the usual practice)", ylabel=unit, title=label)
     axes.legend(fontsize="x-small")
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=100)
 
 
 def cost_plot(costs: pd.DataFrame, *, path: Path) -> Path:
@@ -81,7 +74,7 @@ def cost_plot(costs: pd.DataFrame, *, path: Path) -> Path:
     table.div(1000).plot.barh(ax=axes)
     axes.set(xlabel="Cost avoided (GBP thousand)", ylabel="", title="Cost avoided by agency")
     axes.legend(fontsize="x-small")
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=100)
 
 
 def did_plot(panel: pd.DataFrame, *, early_wards: tuple[str, ...], path: Path) -> Path:
@@ -95,7 +88,7 @@ def did_plot(panel: pd.DataFrame, *, early_wards: tuple[str, ...], path: Path) -
     axes.axvline(0, color="grey", linestyle=":")
     axes.set(xlabel="Week", ylabel=MEASURES["crises"][1], title="Crises: early vs late wards")
     axes.legend(fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=100)
 
 
 def write_results(

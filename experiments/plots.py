@@ -23,11 +23,12 @@ MODEL_LABELS: dict[str, str] = {
 }
 
 
-def _save(figure, path: Path) -> Path:
+def save_figure(figure, path: Path, *, dpi: int = 110) -> Path:
+    """Write a figure as PNG and close it; no software or time stamp, so the same data gives the
+    same file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    # A fixed timestamp-free PNG: the same data gives the same file.
-    figure.savefig(path, dpi=110, metadata={"Software": None})
+    figure.savefig(path, dpi=dpi, metadata={"Software": None})
     plt.close(figure)
     return path
 
@@ -52,7 +53,7 @@ def calibration_plot(calibration: pd.DataFrame, *, path: Path) -> Path:
         ylim=(0, top),
     )
     axes.legend(loc="upper left", fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def precision_at_k_plot(curves: pd.DataFrame, *, path: Path) -> Path:
@@ -70,7 +71,7 @@ def precision_at_k_plot(curves: pd.DataFrame, *, path: Path) -> Path:
         ylim=(0, 1),
     )
     axes.legend(fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def feature_importance_plot(importance: pd.DataFrame, *, path: Path, top: int = 20) -> Path:
@@ -80,4 +81,4 @@ def feature_importance_plot(importance: pd.DataFrame, *, path: Path, top: int = 
     axes.barh(shown["feature"], shown["gain"], color="#3b6ea8")
     axes.set(xlabel="Total gain", title=f"Feature importance (top {len(shown)})")
     axes.tick_params(axis="y", labelsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
