@@ -44,7 +44,6 @@ from experiments.fairness import GateResult as FairnessVerdict
 from experiments.model_card import accepted_findings_section, render_model_card
 from experiments.plots import calibration_plot, feature_importance_plot, precision_at_k_plot
 from experiments.transparency import transparency_record
-from features.build import features_as_of, prepare_tables
 from models._gates import Gate, GateResult, evaluate_gates, promotion_gates
 from models._persist import ChampionModel, load_model, save_model
 from models._settings import MODEL_NAME, TrainSettings
@@ -302,14 +301,13 @@ def train(
 ) -> TrainResult:
     """Cross-validate, fit, audit and log a model; the new version becomes the `challenger`."""
     outcome = fit_and_evaluate(tables=tables, as_of=as_of, settings=settings, truth=truth)
-    holdout_features = features_as_of(prepare_tables(tables), as_of=outcome.holdout.test_as_of)
     return log_outcome(
         outcome,
         snapshot_id=snapshot_id,
         settings=settings,
         home=home,
         tracking_uri=tracking_uri,
-        explain_features=holdout_features,
+        explain_features=outcome.holdout_features,
         fairness=fairness,
     )
 

@@ -62,6 +62,9 @@ class TrainingOutcome:
     holdout_predictions: pd.DataFrame | None = None
     # The bias audit of those predictions at the holdout's capacity k (experiments.fairness).
     fairness: pd.DataFrame | None = None
+    # Every household's features as of the holdout date (the model's float32 input), for the
+    # run's global explanation: already built for the fold, so not built again.
+    holdout_features: pd.DataFrame | None = None
 
     @property
     def holdout(self) -> Fold:
@@ -663,6 +666,7 @@ def fit_and_evaluate(
         data_summary=data_summary(tables, model=model, evaluation_as_of=evaluation_as_of),
         holdout_predictions=holdout_predictions,
         fairness=holdout_audit(tables, evaluation=evaluations[-1], predictions=holdout_predictions),
+        holdout_features=data.cache[folds[-1].test_as_of],
     )
 
 
