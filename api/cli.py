@@ -316,6 +316,26 @@ def score(
         fail(str(error))
     write_scores(scores, out_path)
     out.print(f"{len(scores):,} households scored -> {out_path}")
+    run_publish(settings, as_of=as_of)
+
+
+@app.command()
+def publish(as_of: AsOf = None, home: Home = None, tracking_uri: TrackingUri = None) -> None:
+    """Make every scored household's record for the service's pages and API (`score` does this
+    too; run it after ingesting a snapshot mid-week)."""
+    run_publish(load_settings(home=home, tracking_uri=tracking_uri), as_of=as_of)
+
+
+def run_publish(settings, *, as_of: str | None) -> None:
+    try:
+        with console.status("Making every household's record for the service..."):
+            path, made = pipeline.publish_week(settings, as_of=as_of_date(settings, as_of))
+    except (ValueError, LookupError, StoreError, OSError) as error:
+        fail(str(error))
+    if made:
+        out.print(f"{made:,} household records -> {path}")
+    else:
+        out.print(f"household records already made from these scores -> {path}")
 
 
 @app.command()
@@ -549,6 +569,10 @@ def run_demo(settings, *, households: int, seed: int, progress) -> dict:
     )
     scores = stage(
         "Scoring every household with reasons", lambda: pipeline.score_week(settings, as_of=as_of)
+    )
+    stage(
+        "Making every household's record for the service",
+        lambda: pipeline.publish_week(settings, as_of=as_of),
     )
     proposal = stage(
         "Proposing this week's key-worker allocation (OR-Tools)",

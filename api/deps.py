@@ -37,6 +37,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import auth
 from api.access import Principal
 from api.audit import AuditWriter
+from api.published import (
+    RECORDS_FILE,
+    HouseholdRecord,
+    PublishedRecords,
+    build_records,
+    open_published,
+    record_key,
+)
 from api.service_db import ServiceDB, open_service_db
 from api.settings import Settings
 from features.store import Store, StoreError
@@ -53,7 +61,6 @@ logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "rebalance_session"
 SIGN_IN_COOKIE = "rebalance_sign_in"
-REASON_SEPARATOR = " | "
 _RECHECK_SECONDS = 2.0
 _MEMO_LIMIT = 30_000
 WEEK_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -182,12 +189,16 @@ class LoadedWeek:
     proposal_workers: pd.DataFrame | None
     proposal_summary: dict
     snapshot_id: str
-    # What pages are made of, computed on first use and kept for this week only: a new weekly
-    # run or snapshot is a new LoadedWeek, so nothing cached outlives the figures it shows.
+    horizon_weeks: int
+    records_key: dict
+    published: PublishedRecords | None
+    # What pages are made of when the week was not published, computed on first use and kept
+    # for this week only: a new weekly run or snapshot is a new LoadedWeek, so nothing cached
+    # outlives the figures it shows.
     _timelines: BoundedMemo = field(
         default_factory=lambda: BoundedMemo(_MEMO_LIMIT), compare=False, repr=False
     )
-    bodies: BoundedMemo = field(
+    made_records: BoundedMemo = field(
         default_factory=lambda: BoundedMemo(_MEMO_LIMIT), compare=False, repr=False
     )
 
@@ -202,6 +213,18 @@ class LoadedWeek:
             lambda: household_timeline(
                 records=self.records, household_id=household_id, as_of=self.as_of
             ),
+        )
+
+    def household_record(self, household_id: str) -> HouseholdRecord:
+        """The household's record from the published week, or made now (and kept)."""
+        found = None if self.published is None else self.published.get(household_id)
+        if found is not None:
+            return found
+        return self.made_records.get(
+            household_id,
+            lambda: build_records(
+                self, household_ids=[household_id], horizon_weeks=self.horizon_weeks
+            )[household_id],
         )
 
     def decided_case_open(self, *, household_id: str, opened_at: str) -> bool:
@@ -222,18 +245,6 @@ class LoadedWeek:
 def risk_band(risk: float) -> str:
     """The reviewed band (low, medium, high, very high) of a calibrated risk."""
     return str(risk_bands(np.array([float(risk)]))[0])
-
-
-def split_reasons(text: object) -> list[str]:
-    if not isinstance(text, str) or not text.strip():
-        return []
-    return [part.strip() for part in text.split(REASON_SEPARATOR) if part.strip()]
-
-
-def split_needs(text: object) -> list[str]:
-    if not isinstance(text, str):
-        return []
-    return [part for part in text.split(";") if part]
 
 
 def week_dirs(settings: Settings) -> list[Path]:
@@ -284,6 +295,12 @@ def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
     tables = store.read_tables(snapshot_id=snapshot_id or None)
     as_of = pd.Timestamp(week_dir.name)
     earlier = [path for path in week_dirs(settings) if path.name < week_dir.name]
+    key = record_key(
+        week_dir=week_dir,
+        previous_week_dir=earlier[-1] if earlier else None,
+        snapshot_id=snapshot_id,
+        horizon_weeks=settings.horizon_weeks,
+    )
     open_cases = _open_cases(tables["cases"], as_of=as_of)
     return LoadedWeek(
         as_of=as_of,
@@ -312,6 +329,9 @@ def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
         proposal_workers=_read_optional_csv(week_dir / "proposal-workers.csv"),
         proposal_summary=_read_summary(week_dir / "proposal.json"),
         snapshot_id=snapshot_id,
+        horizon_weeks=settings.horizon_weeks,
+        records_key=key,
+        published=open_published(week_dir / RECORDS_FILE, key=key),
     )
 
 
@@ -320,7 +340,8 @@ def _signature(settings: Settings) -> tuple:
     dirs = week_dirs(settings)
     if not dirs:
         return ()
-    files = [dirs[-1] / name for name in ("scores.csv", "proposal.csv", "proposal-workers.csv")]
+    names = ("scores.csv", "proposal.csv", "proposal-workers.csv", RECORDS_FILE)
+    files = [dirs[-1] / name for name in names]
     stamps = tuple(path.stat().st_mtime_ns if path.exists() else 0 for path in files)
     return (str(dirs[-1]), stamps, Store(settings.home).current_snapshot_id())
 

@@ -232,6 +232,21 @@ def score_week(settings: Settings, *, as_of=None) -> pd.DataFrame:
     return read_scores(scores_path)
 
 
+def publish_week(settings: Settings, *, as_of=None, processes: int = 2) -> tuple[Path, int]:
+    """Every scored household's record for the service (api.published), made from this week's
+    scores and the current snapshot; returns the file and how many were made (0 when it was
+    already published from the same files)."""
+    from api.deps import load_week
+    from api.published import RECORDS_FILE, publish_records
+
+    week_dir = settings.week_dir(resolve_as_of(settings, as_of))
+    week = load_week(settings, week_dir=week_dir)
+    path = week_dir / RECORDS_FILE
+    if week.published is not None:
+        return path, 0
+    return path, publish_records(week, path=path, key=week.records_key, processes=processes)
+
+
 def read_scores(path: Path) -> pd.DataFrame:
     return pd.read_csv(
         path,

@@ -29,19 +29,24 @@ from features.contract import EVENT_TYPES
 from features.labels import DEFAULT_HORIZON_WEEKS
 from models import _reasons, _timeline
 from models._reasons import GROUPS, NO_GROUP, load_templates
-from models._timeline import HouseholdRecords, index_records
+from models._reasons import TEMPLATES_PATH as REASON_TEMPLATES_PATH
+from models._timeline import TIMELINE_FIELDS, HouseholdRecords, Timelines, index_records
 
 __all__ = [
     "BASE_VALUE",
     "EXPECTED_EFFECTS",
     "ExpectedEffect",
+    "TIMELINE_FIELDS",
     "HouseholdRecords",
+    "REASON_TEMPLATES_PATH",
+    "Timelines",
     "effect_direction_checks",
     "explain_household",
     "explain_households",
     "format_explanation",
     "group_attributions",
     "household_timeline",
+    "household_timelines",
     "index_records",
     "risk_bands",
     "shap_attributions",
@@ -707,6 +712,14 @@ def household_timeline(
     """The household's records across agencies shared by `as_of`, most recent first."""
     household = _timeline.household_tables(records, household_id)
     return _timeline.timeline(household, as_of=as_of, templates=load_templates())
+
+
+def household_timelines(*, records: HouseholdRecords, as_of, household_ids=None) -> Timelines:
+    """`household_timeline` for many households at once, as columns (default: every household
+    with a record): what a weekly run's pages are made from."""
+    return _timeline.timelines(
+        records, as_of=as_of, templates=load_templates(), household_ids=household_ids
+    )
 
 
 def shared_since(entries: list[dict[str, object]], *, since) -> list[dict[str, object]]:

@@ -6,50 +6,12 @@ forms); templates live in api/templates and never load anything from another sit
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import Request
-from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, Response
 
-from api.access import HOME_PAGES, NAVIGATION
+from api.access import NAVIGATION
 from api.deps import Session
-
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
-TEMPLATES.env.globals["home_pages"] = HOME_PAGES
-
-
-def _percent(value: object) -> str:
-    if value is None:
-        return "-"
-    number = float(value)
-    return f"{number:.0%}" if number >= 0.01 else f"{number:.1%}"
-
-
-def _signed_points(value: object) -> str:
-    """A change of probability in percentage points, in words."""
-    if value is None:
-        return ""
-    points = float(value) * 100
-    if abs(points) < 0.05:
-        return "unchanged"
-    return f"{'up' if points > 0 else 'down'} {abs(points):.1f} percentage points"
-
-
-def _figure(value: object) -> str:
-    """A table figure: whole numbers with thousands separators, others to four decimals."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:.4f}"
-
-
-TEMPLATES.env.filters["percent"] = _percent
-TEMPLATES.env.filters["figure"] = _figure
-TEMPLATES.env.filters["signed_points"] = _signed_points
+from api.pages import TEMPLATES
 
 
 def render(

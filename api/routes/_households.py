@@ -5,26 +5,22 @@ the audit log (allowed or refused) before it returns anything. Figures come from
 run's scores (what managers were shown); "what changed" compares them with the previous run's.
 
 One household's record is read far more often than it changes, so its JSON body and its page's
-record section are made once per week and kept on the LoadedWeek (`week.bodies`). What can
-change within a week, who holds the household (a manager's decision opens a case), is looked
-up afresh on every request: it decides who may see the household, and it is joined to the kept
-body per request (the page section is kept per set of key workers). Access is checked and the
-read audited before any kept body is touched, so a body never reaches someone who may not see
-the household, whoever asked for it first.
+record section come from the published week (api.published), made once by the weekly job, or
+are made on first read and kept on the LoadedWeek. What can change within a week, who holds the
+household (a manager's decision opens a case), is looked up afresh on every request: it decides
+who may see the household, and it is put into the record per request. Access is checked and
+the read audited before any record is touched, so a record never reaches someone who may not
+see the household, whoever asked for it first.
 """
 
 from __future__ import annotations
 
-import json
-import re
-
-import pandas as pd
 from markupsafe import Markup
 
 from api import access, service_db
 from api.audit import AuditWriter, audited, audited_async
-from api.deps import LoadedWeek, split_needs, split_reasons
-from api.routes import TEMPLATES
+from api.deps import LoadedWeek
+from api.published import split_needs, split_reasons
 from api.service_db import ServiceDB
 
 # --- who holds a household ----------------------------------------------------------------------
@@ -67,59 +63,6 @@ def caseload_ids(week: LoadedWeek, db: ServiceDB, worker_id: str) -> list[str]:
 
 def _previous_row(week: LoadedWeek, household_id: str) -> dict | None:
     return None if week.previous_rows is None else week.previous_rows.get(household_id)
-
-
-def _reason_kind(text: str) -> str:
-    # "3 call-outs, the latest 5 weeks ago" is the same reason as last week's "... 4 weeks ago":
-    # compare the wording, not the figures, so only genuinely new or gone reasons are listed.
-    return re.sub(r"[£\d][\d,.]*", "#", text)
-
-
-def what_changed(week: LoadedWeek, household_id: str) -> dict:
-    """This week's score against the previous weekly run's, and the records shared since."""
-    now, then = week.rows.get(household_id), _previous_row(week, household_id)
-    reasons_now = split_reasons(now["reasons"])
-    reasons_then = [] if then is None else split_reasons(then["reasons"])
-    kinds_now = {_reason_kind(text) for text in reasons_now}
-    kinds_then = {_reason_kind(text) for text in reasons_then}
-    risk_then = None if then is None else then["risk"]
-    since = week.previous_as_of or week.as_of - pd.Timedelta(days=7)
-    return {
-        "previous_as_of": since.date().isoformat(),
-        "risk_then": risk_then,
-        "risk_now": now["risk"],
-        "band_then": None if then is None else then["band"],
-        "band_now": now["band"],
-        "risk_change": None if risk_then is None else now["risk"] - risk_then,
-        "reasons_appeared": [
-            text
-            for text in reasons_now
-            if then is not None and _reason_kind(text) not in kinds_then
-        ],
-        "reasons_faded": [text for text in reasons_then if _reason_kind(text) not in kinds_now],
-        "new_records": week.new_records(household_id),
-    }
-
-
-def household_detail(
-    week: LoadedWeek, *, household_id: str, workers: list[str], horizon_weeks: int
-) -> dict:
-    row = week.rows.get(household_id)
-    return {
-        "household_id": household_id,
-        "locality": row["locality"],
-        "as_of": week.as_of_text,
-        "horizon_weeks": horizon_weeks,
-        "risk": row["risk"],
-        "band": row["band"],
-        "rank": row["rank"],
-        "needs": split_needs(row["needs"]),
-        "reasons": split_reasons(row["reasons"]),
-        "model_version": str(row["model_version"]),
-        "key_workers": workers,
-        "what_changed": what_changed(week, household_id),
-        "timeline": week.household_timeline(household_id),
-    }
 
 
 def household_summary(
@@ -185,40 +128,14 @@ async def read_household(
     return sorted(scope.key_workers)
 
 
-def household_json(
-    week: LoadedWeek, *, household_id: str, workers: list[str], horizon_weeks: int
-) -> bytes:
-    """The API's HouseholdOut as JSON bytes: the week's part made once, key workers per call."""
-    start = week.bodies.get(
-        ("json", household_id, horizon_weeks),
-        lambda: _json_start(week, household_id=household_id, horizon_weeks=horizon_weeks),
-    )
-    return start + json.dumps(workers).encode() + b"}"
+def household_json(week: LoadedWeek, *, household_id: str, workers: list[str]) -> bytes:
+    """The API's HouseholdOut as JSON bytes: the week's record with its key workers now."""
+    return week.household_record(household_id).json(workers)
 
 
-def _json_start(week: LoadedWeek, *, household_id: str, horizon_weeks: int) -> bytes:
-    detail = household_detail(
-        week, household_id=household_id, workers=[], horizon_weeks=horizon_weeks
-    )
-    del detail["key_workers"]
-    text = json.dumps(detail, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    return text[:-1].encode() + b',"key_workers":'
-
-
-def household_record_html(
-    week: LoadedWeek, *, household_id: str, workers: list[str], horizon_weeks: int
-) -> Markup:
-    """The household page's record section, made once per week and set of key workers."""
-    return week.bodies.get(
-        ("html", household_id, horizon_weeks, tuple(workers)),
-        lambda: Markup(
-            TEMPLATES.get_template("_household.html").render(
-                household=household_detail(
-                    week, household_id=household_id, workers=workers, horizon_weeks=horizon_weeks
-                )
-            )
-        ),
-    )
+def household_record_html(week: LoadedWeek, *, household_id: str, workers: list[str]) -> Markup:
+    """The household page's record section, with its key workers now."""
+    return week.household_record(household_id).html(workers)
 
 
 def read_caseload(

@@ -25,7 +25,8 @@ import pandas as pd
 
 from api import access, service_db
 from api.audit import AuditEntry, AuditWriter, append_entry, audited, record_failure
-from api.deps import LoadedWeek, risk_band, split_needs, split_reasons
+from api.deps import LoadedWeek, risk_band
+from api.published import split_needs, split_reasons
 from api.schemas import DecisionIn
 from api.service_db import ConflictError, NewCase, NewDecision, NewProposal, ServiceDB
 from api.settings import Settings

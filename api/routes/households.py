@@ -78,12 +78,7 @@ async def household_json_response(
         audit=state.audit,
         purpose=purpose,
     )
-    body = household_json(
-        week,
-        household_id=household_id,
-        workers=workers,
-        horizon_weeks=state.settings.horizon_weeks,
-    )
+    body = household_json(week, household_id=household_id, workers=workers)
     return Response(body, media_type="application/json")
 
 
@@ -98,12 +93,7 @@ async def household_page_response(
         audit=state.audit,
         purpose="",
     )
-    record = household_record_html(
-        week,
-        household_id=household_id,
-        workers=workers,
-        horizon_weeks=state.settings.horizon_weeks,
-    )
+    record = household_record_html(week, household_id=household_id, workers=workers)
     return render(
         request, "household.html", session=session, household_id=household_id, record=record
     )

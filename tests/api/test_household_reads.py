@@ -1,8 +1,7 @@
-"""Household reads: the kept bodies, the fast path, and what may never leak through them."""
+"""Household reads: published and made records, the fast path, and what may never leak."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -10,7 +9,9 @@ import time
 import pandas as pd
 import pytest
 
-from api.routes._households import household_detail
+from api import pipeline
+from api.deps import load_week
+from api.published import RECORDS_FILE, PublishedRecords, publish_records
 from api.schemas import HouseholdOut
 
 
@@ -53,8 +54,7 @@ def _answers(service, ids) -> list[tuple]:
         service.sign_in(username)
         response = service.client.get(f"/households/{household}", follow_redirects=False)
         # Each service has its own session secret: the page is the same apart from it.
-        page = re.sub(r'name="csrf_token" value="[^"]*"', "", response.text)
-        answers.append((username, household, response.status_code, page))
+        answers.append((username, household, response.status_code, _without_csrf(response.text)))
     return answers
 
 
@@ -101,26 +101,89 @@ def test_the_body_is_the_documented_record(service, ids, world):
     )
     assert response.headers["content-type"] == "application/json"
     assert response.headers["content-security-policy"].startswith("default-src 'self'")
-    record = HouseholdOut.model_validate_json(response.content)
+    record = HouseholdOut.model_validate_json(response.content).model_dump()
     week = service.app.state.service.weeks.current()
-    expected = household_detail(
-        week,
-        household_id=ids["own"],
-        workers=[world.users["farworker"]["worker_id"]],
-        horizon_weeks=service.settings.horizon_weeks,
+    assert week.published is not None, "the world's weekly job published its records"
+    # Against the one-household functions (the published record is made in bulk).
+    row = week.rows.get(ids["own"])
+    assert record["key_workers"] == [world.users["farworker"]["worker_id"]]
+    assert (record["risk"], record["band"], record["rank"]) == (
+        row["risk"],
+        row["band"],
+        row["rank"],
     )
-    assert record.model_dump() == HouseholdOut.model_validate(expected).model_dump()
-    assert response.json() == json.loads(json.dumps(expected))
+    assert " | ".join(record["reasons"]) == row["reasons"]
+    assert record["timeline"] == week.household_timeline(ids["own"])
+    assert record["what_changed"]["new_records"] == week.new_records(ids["own"])
+    assert record["what_changed"]["risk_then"] == week.previous_rows.get(ids["own"])["risk"]
+    assert record["timeline"], "a household on a caseload has records"
 
 
-def test_a_kept_body_never_reaches_someone_outside_the_households_scope(service, ids):
+def test_published_and_made_records_are_the_same(make_service, world, scores):
+    published, made = make_service(), make_service()
+    (made.settings.week_dir(world.as_of) / RECORDS_FILE).unlink()
+    assert published.app.state.service.weeks.current().published is not None
+    assert made.app.state.service.weeks.current().published is None
+    households = scores.loc[scores["locality"] == world.locality, "household_id"].iloc[::40]
+    for service in (published, made):
+        _fast(service)
+        service.sign_in("manager")
+    for household in households:
+        path = f"/api/households/{household}"
+        answers = [
+            service.client.get(path, headers=service.headers("manager"))
+            for service in (published, made)
+        ]
+        assert answers[0].status_code == 200 and answers[0].content == answers[1].content
+        pages = [
+            service.client.get(f"/households/{household}").text for service in (published, made)
+        ]
+        assert _without_csrf(pages[0]) == _without_csrf(pages[1])
+    assert len(made.app.state.service.weeks.current().made_records) == len(households)
+
+
+def _without_csrf(page: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", page)
+
+
+def test_a_week_published_from_other_files_is_not_read(service, world, ids):
+    week_dir = service.settings.week_dir(world.as_of)
+    previous = service.settings.week_dir(world.as_of - pd.Timedelta(days=7)) / "scores.csv"
+    scores = pd.read_csv(previous, dtype={"household_id": "str"})
+    scores.loc[scores["household_id"] == ids["team"], "risk"] = 0.5
+    scores.to_csv(previous, index=False)
+    week = load_week(service.settings, week_dir=week_dir)
+    assert week.published is None, "last week's scores changed: the records are stale"
+    _fast(service)
+    body = service.client.get(
+        f"/api/households/{ids['team']}", headers=service.headers("manager")
+    ).json()
+    assert body["what_changed"]["risk_then"] == pytest.approx(0.5)
+    # Publishing again makes them from the files as they are now.
+    path, made = pipeline.publish_week(service.settings, as_of=world.as_of, processes=1)
+    assert made == len(week.rows.position) and path == week_dir / RECORDS_FILE
+    assert load_week(service.settings, week_dir=week_dir).published is not None
+    assert pipeline.publish_week(service.settings, as_of=world.as_of)[1] == 0
+
+
+def test_records_made_in_several_processes_are_those_made_in_one(service, world, tmp_path):
+    week = load_week(service.settings, week_dir=service.settings.week_dir(world.as_of))
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    publish_records(week, path=one, key=week.records_key, processes=1)
+    publish_records(week, path=two, key=week.records_key, processes=2, chunk_size=300)
+    readers = PublishedRecords(one), PublishedRecords(two)
+    for household_id in week.rows.position:
+        first, second = (reader.get(household_id) for reader in readers)
+        assert first is not None and first == second
+
+
+def test_a_record_never_reaches_someone_outside_the_households_scope(service, ids):
     _fast(service)
     manager = service.client.get(
         f"/api/households/{ids['team']}", headers=service.headers("manager")
     )
     assert manager.status_code == 200
-    week = service.app.state.service.weeks.current()
-    assert len(week.bodies) >= 1, "the manager's read should have kept the body"
+    assert service.app.state.service.weeks.current().published is not None
     worker = service.client.get(
         f"/api/households/{ids['team']}", headers=service.headers("farworker")
     )
@@ -139,7 +202,7 @@ def _proposal(service) -> dict:
     return service.client.get(f"/api/proposals/{proposal_id}", headers=headers).json()
 
 
-def test_a_decision_shows_at_once_in_kept_bodies_and_opens_the_household(service, world):
+def test_a_decision_shows_at_once_in_the_record_and_opens_the_household(service, world):
     _fast(service)
     worker_id = world.users["keyworker"]["worker_id"]
     proposal = _proposal(service)
@@ -176,7 +239,7 @@ def test_a_decision_shows_at_once_in_kept_bodies_and_opens_the_household(service
     assert worker_id in page.text.split("Key worker")[1][:80]
 
 
-def test_a_new_weekly_run_replaces_the_kept_bodies(service, ids, world):
+def test_a_new_weekly_run_replaces_the_records(service, ids, world):
     _fast(service)
     path, headers = f"/api/households/{ids['team']}", service.headers("manager")
     first = service.client.get(path, headers=headers).json()

@@ -1,0 +1,429 @@
+"""A weekly run's household records, made once for the service: the published week.
+
+A household's record (the JSON of GET /api/households/{id} and the record section of its page)
+changes only when a weekly run or the snapshot does, yet staff open households all day. The
+weekly job (`rebalance score`, `rebalance publish`, `rebalance demo`) makes every household's
+record at once and writes them to `weeks/<as-of>/records.db`, LZ4-compressed in SQLite; every
+service process then reads a record with one indexed lookup, the first read as cheap as the
+hundredth. The service makes a record the same way, with the same function, for one household
+when there is no published week to read from.
+
+Who holds the household (its key workers) can change within the week, when a manager's
+decision opens a case, and decides who may see it; so it is not kept. The JSON is kept up to
+its `key_workers` value and the page section with a slot for them, and the current key workers
+are put in on every read.
+
+A published week is read only if it was made from what the service has loaded: this week's and
+the previous week's scores, the snapshot, the forecast horizon, the templates and this format
+(`record_key`). Anything else (a snapshot ingested mid-week, a new release) and the service
+makes records as households are opened, until the next weekly job publishes again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from markupsafe import Markup, escape
+
+from api.pages import ENVIRONMENT, TEMPLATE_DIR
+from models.explain import REASON_TEMPLATES_PATH, household_timelines
+
+if TYPE_CHECKING:
+    from api.deps import LoadedWeek, ScoreRows
+
+RECORDS_FILE = "records.db"
+# Bump when what a record holds, or how it is written, changes: older files are then not read.
+FORMAT_VERSION = 1
+KEY_WORKERS_SLOT = "\x1fkey-workers\x1f"
+REASON_SEPARATOR = " | "
+_SEPARATOR = "\x1e"
+# A timeline entry on the page (api/templates/_household.html lists them).
+_CRISIS = ' <span class="crisis">crisis</span>'
+_SHARED = ' <span class="muted">shared {}</span>'
+# LZ4 (pyarrow's): a week's records are a gigabyte or two of text, compressed every week and
+# decompressed on every read; LZ4 does both several times faster than zlib.
+_CODEC = "lz4"
+SCORE_FIELDS = ("household_id", "locality", "risk", "band", "rank", "needs", "reasons")
+SCORE_FIELDS += ("model_version",)
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE records (
+    household_id TEXT PRIMARY KEY,
+    json BLOB NOT NULL,
+    json_size INTEGER NOT NULL,
+    page BLOB NOT NULL,
+    page_size INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class HouseholdRecord:
+    """One household's record without its key workers: `json_start` is the API body up to the
+    `key_workers` value; `page` the page section, with KEY_WORKERS_SLOT where they go."""
+
+    json_start: bytes
+    page: str
+
+    def json(self, key_workers: list[str]) -> bytes:
+        return self.json_start + json.dumps(key_workers).encode() + b"}"
+
+    def html(self, key_workers: list[str]) -> Markup:
+        shown = escape(", ".join(key_workers) or "none")
+        return Markup(self.page.replace(KEY_WORKERS_SLOT, shown, 1))
+
+
+# --- making records -----------------------------------------------------------------------------
+
+
+def split_reasons(text: object) -> list[str]:
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return [part.strip() for part in text.split(REASON_SEPARATOR) if part.strip()]
+
+
+def split_needs(text: object) -> list[str]:
+    if not isinstance(text, str):
+        return []
+    return [part for part in text.split(";") if part]
+
+
+def build_records(
+    week: LoadedWeek, *, household_ids: Iterable[str], horizon_weeks: int
+) -> dict[str, HouseholdRecord]:
+    """The records of these (scored) households: their timelines made together, as columns."""
+    scored = [household_id for household_id in household_ids if household_id in week.rows]
+    timelines = household_timelines(records=week.records, as_of=week.as_of, household_ids=scored)
+    household_ids = timelines.household_ids.tolist()
+    since = week.previous_as_of or week.as_of - pd.Timedelta(days=7)
+    entry_json, entry_html = _entry_texts(timelines.columns)
+    new = np.flatnonzero(timelines.columns["shared_day"] > _day_number(since))
+    new_starts = np.searchsorted(new, timelines.starts)
+    rows_now = _score_rows(week.rows, household_ids)
+    rows_then = _score_rows(week.previous_rows, household_ids)
+    records = {}
+    for at, household_id in enumerate(household_ids):
+        entries = slice(timelines.starts[at], timelines.starts[at + 1])
+        new_entries = new[new_starts[at] : new_starts[at + 1]].tolist()
+        records[household_id] = _record(
+            week,
+            row=rows_now[at],
+            then=rows_then[at],
+            horizon_weeks=horizon_weeks,
+            since=since,
+            timeline=(entry_json[entries], entry_html[entries]),
+            new_records=(
+                [entry_json[entry] for entry in new_entries],
+                [entry_html[entry] for entry in new_entries],
+            ),
+        )
+    return records
+
+
+def _score_rows(score_rows: ScoreRows | None, household_ids: list[str]) -> list[dict | None]:
+    """The households' rows of a scores table (None where it has none), column by column."""
+    if score_rows is None:
+        return [None] * len(household_ids)
+    positions = np.array(
+        [score_rows.position.get(household_id, -1) for household_id in household_ids],
+        dtype=np.int64,
+    )
+    found = (positions >= 0).tolist()
+    taken = np.maximum(positions, 0)
+    columns = {name: score_rows.columns[name][taken].tolist() for name in SCORE_FIELDS}
+    return [
+        dict(zip(SCORE_FIELDS, values, strict=True)) if present else None
+        for present, *values in zip(found, *columns.values(), strict=True)
+    ]
+
+
+def _day_number(moment: pd.Timestamp) -> int:
+    return int(np.datetime64(moment.date(), "D").astype(np.int64))
+
+
+def _record(
+    week: LoadedWeek,
+    *,
+    row: dict,
+    then: dict | None,
+    horizon_weeks: int,
+    since: pd.Timestamp,
+    timeline: tuple[list[str], list[str]],
+    new_records: tuple[list[str], list[str]],
+) -> HouseholdRecord:
+    household = {
+        "household_id": row["household_id"],
+        "locality": row["locality"],
+        "as_of": week.as_of_text,
+        "horizon_weeks": horizon_weeks,
+        "risk": row["risk"],
+        "band": row["band"],
+        "rank": row["rank"],
+        "needs": split_needs(row["needs"]),
+        "reasons": split_reasons(row["reasons"]),
+        "model_version": str(row["model_version"]),
+    }
+    changed = _changes(row, then, since=since)
+    json_start = (
+        f'{_dumps(household)[:-1]},"what_changed":{_dumps(changed)[:-1]},'
+        f'"new_records":[{",".join(new_records[0])}]}},'
+        f'"timeline":[{",".join(timeline[0])}],"key_workers":'
+    )
+    page = _record_template().render(
+        household=household,
+        changed=changed,
+        key_workers=Markup(KEY_WORKERS_SLOT),
+        new_count=len(new_records[1]),
+        new_records=Markup("\n".join(new_records[1])),
+        timeline=Markup("\n".join(timeline[1])),
+    )
+    return HouseholdRecord(json_start=json_start.encode(), page=page)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def _reason_kind(text: str) -> str:
+    # "3 call-outs, the latest 5 weeks ago" is the same reason as last week's "... 4 weeks ago":
+    # compare the wording, not the figures, so only genuinely new or gone reasons are listed.
+    return re.sub(r"[£\d][\d,.]*", "#", text)
+
+
+def _changes(row: dict, then: dict | None, *, since: pd.Timestamp) -> dict:
+    """This week's score against the previous weekly run's (the records shared since are
+    added by the caller)."""
+    reasons_now = split_reasons(row["reasons"])
+    reasons_then = [] if then is None else split_reasons(then["reasons"])
+    kinds_now = {_reason_kind(text) for text in reasons_now}
+    kinds_then = {_reason_kind(text) for text in reasons_then}
+    risk_then = None if then is None else then["risk"]
+    return {
+        "previous_as_of": since.date().isoformat(),
+        "risk_then": risk_then,
+        "risk_now": row["risk"],
+        "band_then": None if then is None else then["band"],
+        "band_now": row["band"],
+        "risk_change": None if risk_then is None else row["risk"] - risk_then,
+        "reasons_appeared": [
+            text
+            for text in reasons_now
+            if then is not None and _reason_kind(text) not in kinds_then
+        ],
+        "reasons_faded": [text for text in reasons_then if _reason_kind(text) not in kinds_now],
+    }
+
+
+def _record_template():
+    return ENVIRONMENT.get_template("_household.html")
+
+
+def _entry_texts(columns) -> tuple[list[str], list[str]]:
+    """Each timeline entry as a JSON object and as a list item of the page (escaped in bulk:
+    a week has millions of entries)."""
+    dates, shared = columns["date"].tolist(), columns["shared"].tolist()
+    texts = {name: columns[name].tolist() for name in ("agency", "what", "about")}
+    quoted = {name: _json_strings(values) for name, values in texts.items()}
+    escaped = {name: _html_strings(values) for name, values in texts.items()}
+    crisis = columns["crisis"].tolist()
+    as_json = [
+        f'{{"date":"{date}","shared":"{shared_on}","agency":{agency},"what":{what},'
+        f'"about":{about if named else "null"},"crisis":{"true" if flag else "false"}}}'
+        for date, shared_on, agency, what, about, named, flag in zip(
+            dates,
+            shared,
+            quoted["agency"],
+            quoted["what"],
+            quoted["about"],
+            texts["about"],
+            crisis,
+            strict=True,
+        )
+    ]
+    as_html = [
+        f'<li><span class="when">{date}</span> <strong>{agency}</strong>: {what}'
+        f"{f' ({about})' if about else ''}{_CRISIS if flag else ''}"
+        f"{_SHARED.format(shared_on) if shared_on != date else ''}</li>"
+        for date, shared_on, agency, what, about, flag in zip(
+            dates, shared, escaped["agency"], escaped["what"], escaped["about"], crisis, strict=True
+        )
+    ]
+    return as_json, as_html
+
+
+def _json_strings(values: list[str]) -> list[str]:
+    """JSON string literals of the values: one pass of json's own escaper over them all."""
+    joined = _SEPARATOR.join(values)
+    if not values or "\\" in joined or joined.count(_SEPARATOR) != len(values) - 1:
+        return [_dumps(value) for value in values]
+    body = _dumps(joined)[1:-1]
+    return [f'"{part}"' for part in body.split(_dumps(_SEPARATOR)[1:-1])]
+
+
+def _html_strings(values: list[str]) -> list[str]:
+    """The values escaped for HTML: one pass of markupsafe over them all."""
+    joined = _SEPARATOR.join(values)
+    if not values or joined.count(_SEPARATOR) != len(values) - 1:
+        return [str(escape(value)) for value in values]
+    return str(escape(joined)).split(_SEPARATOR)
+
+
+# --- the published week on disk -----------------------------------------------------------------
+
+
+def _file_digest(path: Path | None) -> str:
+    if path is None or not path.is_file():
+        return ""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def record_key(
+    *, week_dir: Path, previous_week_dir: Path | None, snapshot_id: str, horizon_weeks: int
+) -> dict[str, object]:
+    """What a week's records are made from: if any of it changes, they are made again."""
+    sources = [
+        TEMPLATE_DIR / "_household.html",
+        TEMPLATE_DIR / "_macros.html",
+        REASON_TEMPLATES_PATH,
+    ]
+    return {
+        "format": FORMAT_VERSION,
+        "templates": hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest(),
+        "scores": _file_digest(week_dir / "scores.csv"),
+        "previous_scores": _file_digest(
+            None if previous_week_dir is None else previous_week_dir / "scores.csv"
+        ),
+        "snapshot_id": snapshot_id,
+        "horizon_weeks": int(horizon_weeks),
+    }
+
+
+def publish_records(
+    week: LoadedWeek, *, path: Path, key: dict, processes: int = 2, chunk_size: int = 5_000
+) -> int:
+    """Make every scored household's record and write them as a published week (to a file
+    beside `path`, then moved over it, so a service never sees half a week). Returns how many.
+
+    Households are made in chunks by `processes` forked processes (each inherits the week
+    rather than receiving it); small weeks are made in this process."""
+    household_ids = sorted(week.rows.position)
+    chunks = [
+        household_ids[start : start + chunk_size]
+        for start in range(0, len(household_ids), chunk_size)
+    ]
+    partial = path.with_name(f"{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(partial)) as connection,
+        _chunk_maker(week, processes=processes if len(chunks) > 1 else 1) as make,
+    ):
+        connection.executescript(_SCHEMA)
+        for rows in make(chunks):
+            connection.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?)", rows)
+        connection.execute("INSERT INTO meta VALUES ('key', ?)", (json.dumps(key, sort_keys=True),))
+        connection.commit()
+    os.replace(partial, path)
+    return len(household_ids)
+
+
+_FORKED_WEEK: LoadedWeek | None = None
+
+
+@contextlib.contextmanager
+def _chunk_maker(week: LoadedWeek, *, processes: int) -> Iterator[Callable]:
+    global _FORKED_WEEK
+    if processes <= 1:
+        yield lambda chunks: (_compressed_rows(week, chunk) for chunk in chunks)
+        return
+    _FORKED_WEEK = week
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            yield lambda chunks: pool.imap_unordered(_forked_rows, chunks)
+    finally:
+        _FORKED_WEEK = None
+
+
+def _forked_rows(household_ids: list[str]) -> list[tuple]:
+    return _compressed_rows(_FORKED_WEEK, household_ids)
+
+
+def _compressed_rows(week: LoadedWeek, household_ids: list[str]) -> list[tuple]:
+    records = build_records(week, household_ids=household_ids, horizon_weeks=week.horizon_weeks)
+    rows = []
+    for household_id, record in records.items():
+        page = record.page.encode()
+        rows.append(
+            (
+                household_id,
+                _compressed(record.json_start),
+                len(record.json_start),
+                _compressed(page),
+                len(page),
+            )
+        )
+    return rows
+
+
+def _compressed(data: bytes) -> bytes:
+    return pa.compress(data, codec=_CODEC, asbytes=True)
+
+
+def published_key(path: Path) -> dict | None:
+    """The key a published week was made with (None when there is none, or it is unreadable)."""
+    if not path.is_file():
+        return None
+    try:
+        with contextlib.closing(_open_read_only(path)) as connection:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return None if row is None else json.loads(row[0])
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    # immutable: a published file is never changed in place (a new one is moved over it, and an
+    # open connection goes on reading the file it opened), so SQLite can skip all locking.
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+
+
+class PublishedRecords:
+    """A published week, read by any thread (one connection each)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def get(self, household_id: str) -> HouseholdRecord | None:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = _open_read_only(self.path)
+        row = connection.execute(
+            "SELECT json, json_size, page, page_size FROM records WHERE household_id = ?",
+            (household_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        json_start, page = (
+            pa.decompress(row[at], decompressed_size=row[at + 1], codec=_CODEC, asbytes=True)
+            for at in (0, 2)
+        )
+        return HouseholdRecord(json_start=json_start, page=page.decode())
+
+
+def open_published(path: Path, *, key: dict) -> PublishedRecords | None:
+    """The published week at `path` if it was made with `key`, else None."""
+    return PublishedRecords(path) if published_key(path) == key else None
