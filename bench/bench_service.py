@@ -26,7 +26,9 @@ Then a locality's proposal through POST /api/proposals (target under 5 s).
 
 Without --home, a world is built in --work (default .rebalance/bench/service-<N>) on first use:
 the synthetic city, ingested, a model fitted with quick settings, two weekly score files and the
-week's proposal, all with the project's own functions. Later runs reuse it.
+week's proposal, all with the project's own functions. Later runs reuse it. Either way the week's
+household records are published first, as the weekly job does (`rebalance score` publishes);
+the time this takes is printed.
 """
 
 from __future__ import annotations
@@ -85,6 +87,26 @@ def build_world(home: Path, *, households: int, seed: int) -> None:
     proposal = propose_allocation(scores=scores, workers=tables["workers"], cases=tables["cases"])
     write_proposal(proposal, out=home / "weeks" / str(as_of.date()) / "proposal.csv")
     print(f"  world built in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def publish(home: Path) -> None:
+    """The weekly job's last step: every household's record made once (api.published)."""
+    from api import pipeline
+    from api.settings import load_settings
+
+    settings = load_settings(home=home)
+    as_of = max(path.name for path in (home / "weeks").iterdir())
+    started, cpu_started = time.perf_counter(), time.process_time()
+    path, made = pipeline.publish_week(settings, as_of=as_of)
+    if made:
+        print(
+            f"published {made:,} household records in {time.perf_counter() - started:.1f} s "
+            f"(this process {time.process_time() - cpu_started:.1f} s CPU, plus its 2 forked "
+            f"makers): {path.stat().st_size / 1e6:.0f} MB",
+            flush=True,
+        )
+    else:
+        print(f"household records already published: {path}", flush=True)
 
 
 def managers(home: Path) -> dict[str, str]:
@@ -390,6 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     if not list((home / "weeks").glob("*/scores.csv")):
         print(f"building a {args.households:,}-household world in {home} (once)", flush=True)
         build_world(home, households=args.households, seed=args.seed)
+    publish(home)
     users, ids = managers(home), household_ids(home)
     print(f"home {home}: {sum(map(len, ids.values())):,} households, {len(users)} localities")
 

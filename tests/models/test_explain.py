@@ -17,6 +17,7 @@ from features.labels import build_labels
 from models import _reasons
 from models.explain import (
     BASE_VALUE,
+    TIMELINE_FIELDS,
     attribution_matrix,
     effect_direction_checks,
     explain_household,
@@ -24,6 +25,7 @@ from models.explain import (
     format_explanation,
     group_attributions,
     household_timeline,
+    household_timelines,
     index_records,
     risk_bands,
     shap_attributions,
@@ -533,6 +535,51 @@ def test_timeline_names_no_person_and_uses_plain_words(booster, features_now, sm
         assert not _blocked(entry["what"])
     arrears = [e["what"] for e in one["timeline"] if e["what"].startswith("Rent arrears")]
     assert all(re.fullmatch(r"Rent arrears balance of £[\d,]+", text) for text in arrears)
+
+
+def _entries(timelines, household_id: str) -> list[dict]:
+    rows = timelines.rows(household_id)
+    columns = [timelines.columns[name][rows].tolist() for name in TIMELINE_FIELDS]
+    return [
+        dict(zip(TIMELINE_FIELDS, values, strict=True)) | {"about": values[4] or None}
+        for values in zip(*columns, strict=True)
+    ]
+
+
+def test_every_timeline_made_at_once_is_each_households_own(small_city):
+    records = index_records(small_city)
+    together = household_timelines(records=records, as_of=AS_OF)
+    households = small_city["households"]["household_id"]
+    assert len(together.household_ids) == households.nunique()
+    # One household at a time from the plain tables (not the index): an independent path.
+    for household_id in households.iloc[::10]:
+        alone = household_timeline(records=small_city, household_id=household_id, as_of=AS_OF)
+        assert _entries(together, household_id) == alone
+    some = households.iloc[5:40].tolist()
+    subset = household_timelines(records=records, as_of=AS_OF, household_ids=some)
+    for household_id in some:
+        assert _entries(subset, household_id) == _entries(together, household_id)
+
+
+def test_a_record_shared_after_the_as_of_date_changes_no_timeline(small_city):
+    household_id = small_city["events"]["household_id"].iloc[0]
+    late = (
+        small_city["events"]
+        .iloc[[0]]
+        .assign(
+            event_id="ELATE",
+            occurred_at=AS_OF - pd.Timedelta(days=3),
+            known_at=AS_OF + pd.Timedelta(days=1),
+        )
+    )
+    with_late = small_city | {"events": pd.concat([small_city["events"], late], ignore_index=True)}
+    before = household_timelines(records=index_records(small_city), as_of=AS_OF)
+    after = household_timelines(records=index_records(with_late), as_of=AS_OF)
+    assert _entries(after, household_id) == _entries(before, household_id)
+    later = household_timelines(
+        records=index_records(with_late), as_of=AS_OF + pd.Timedelta(days=1)
+    )
+    assert len(_entries(later, household_id)) > len(_entries(before, household_id))
 
 
 def test_agency_names_follow_the_feature_rule(features_now, small_city):
