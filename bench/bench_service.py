@@ -405,6 +405,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--think", type=float, default=1.0, help="Mean pause between reads (s).")
     parser.add_argument("--proposal-runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="Service worker processes.")
+    parser.add_argument(
+        "--unpublished",
+        action="store_true",
+        help="Delete the week's published records first (as after a mid-week snapshot).",
+    )
     args = parser.parse_args(argv)
 
     home = args.home or args.work or ROOT / ".rebalance" / "bench" / f"service-{args.households}"
@@ -412,7 +417,13 @@ def main(argv: list[str] | None = None) -> None:
     if not list((home / "weeks").glob("*/scores.csv")):
         print(f"building a {args.households:,}-household world in {home} (once)", flush=True)
         build_world(home, households=args.households, seed=args.seed)
-    publish(home)
+    if args.unpublished:
+        (sorted((home / "weeks").glob("*/records.db")) or [home / "none"])[-1].unlink(
+            missing_ok=True
+        )
+        print("no published records: each household's record is made on its first read")
+    else:
+        publish(home)
     users, ids = managers(home), household_ids(home)
     print(f"home {home}: {sum(map(len, ids.values())):,} households, {len(users)} localities")
 
