@@ -109,8 +109,16 @@ def ingest(
     folder: Annotated[Path, typer.Argument(help="Folder of partner extracts (CSV or Parquet).")],
     home: Home = None,
     max_problems: Annotated[int, typer.Option(min=100, help="Problems listed in a report.")] = 100,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            help="Make the latest week's household records again from the new snapshot, so "
+            "the service goes on reading published records (see `rebalance publish`)."
+        ),
+    ] = True,
 ) -> None:
     """Check a folder against the data contract and load it as the current snapshot."""
+    from api.deps import week_dirs
     from features.ingest import ingest_folder
     from features.store import StoreError
     from features.validation import ContractError
@@ -133,6 +141,9 @@ def ingest(
     console.print(f"{folder}: {outcome} {result.snapshot_id}", markup=False)
     for table, rows in result.row_counts.items():
         console.print(f"  {table:<10} {rows:>12,} rows")
+    latest_weeks = week_dirs(settings)
+    if publish and result.outcome != "unchanged" and latest_weeks:
+        run_publish(settings, as_of=latest_weeks[-1].name)
 
 
 @app.command()

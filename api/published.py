@@ -388,9 +388,13 @@ def published_key(path: Path) -> dict | None:
         return None
     try:
         with contextlib.closing(_open_read_only(path)) as connection:
-            row = connection.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
+            return _key_of(connection)
     except sqlite3.DatabaseError:
         return None
+
+
+def _key_of(connection: sqlite3.Connection) -> dict | None:
+    row = connection.execute("SELECT value FROM meta WHERE key = 'key'").fetchone()
     return None if row is None else json.loads(row[0])
 
 
@@ -401,16 +405,22 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
 
 
 class PublishedRecords:
-    """A published week, read by any thread (one connection each)."""
+    """A published week, read by any thread (one connection each). Each connection checks the
+    file's key when it opens: a file published since (moved over this one) is not read, its
+    records being for other scores or another snapshot than the week being served."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, key: dict) -> None:
         self.path = path
+        self.key = key
         self._local = threading.local()
 
     def get(self, household_id: str) -> HouseholdRecord | None:
+        """The household's record (None if it is not here, or the file is no longer this week's)."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self._local.connection = _open_read_only(self.path)
+            connection = self._local.connection = self._connect()
+        if connection is False:
+            return None
         row = connection.execute(
             "SELECT json, json_size, page, page_size FROM records WHERE household_id = ?",
             (household_id,),
@@ -423,7 +433,14 @@ class PublishedRecords:
         )
         return HouseholdRecord(json_start=json_start, page=page.decode())
 
+    def _connect(self) -> sqlite3.Connection | bool:
+        try:
+            connection = _open_read_only(self.path)
+            return connection if _key_of(connection) == self.key else False
+        except sqlite3.DatabaseError:
+            return False
+
 
 def open_published(path: Path, *, key: dict) -> PublishedRecords | None:
     """The published week at `path` if it was made with `key`, else None."""
-    return PublishedRecords(path) if published_key(path) == key else None
+    return PublishedRecords(path, key=key) if published_key(path) == key else None

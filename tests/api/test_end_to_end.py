@@ -3,11 +3,17 @@ then the individual verbs, checking the properties a manager and an auditor rely
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
+import shutil
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.deps import load_week
+from api.settings import load_settings
 from features.store import Store
 from tests.conftest import new_home
 
@@ -100,6 +106,41 @@ def test_a_bad_extract_is_refused_and_the_store_is_unchanged(demo_home, tmp_path
     assert result.exit_code == 1
     assert "events.csv line 3 (row 2), column source" in result.output
     assert store.current_snapshot_id() == current
+
+
+def _in_new_thread(work):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
+
+
+def _timeline_of(week, household_id: str) -> list[dict]:
+    return json.loads(week.published.get(household_id).json([]))["timeline"]
+
+
+def test_a_new_snapshot_is_published_again_and_a_withdrawn_record_is_gone(demo_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    settings, week = load_settings(home=home), week_dir(home)
+    before = load_week(settings, week_dir=week)
+    assert before.published is not None, "the demo publishes the week's household records"
+    events = pd.read_csv(home / "extract" / "events.csv", dtype=str, keep_default_na=False)
+    withdrawn = events.loc[events["known_at"] <= week.name].iloc[-1]
+    corrected = tmp_path / "corrected"
+    corrected.mkdir()
+    for table in ("households", "people", "workers", "cases"):
+        shutil.copy(home / "extract" / f"{table}.csv", corrected / f"{table}.csv")
+    events.drop(index=withdrawn.name).to_csv(corrected / "events.csv", index=False)
+    household = withdrawn["household_id"]
+    shown_before = _timeline_of(before, household)
+
+    output = run(home, "ingest", str(corrected)).output
+    assert "household records" in output
+    after = load_week(settings, week_dir=week)
+    assert after.snapshot_id != before.snapshot_id and after.published is not None
+    assert len(_timeline_of(after, household)) == len(shown_before) - 1
+    # The week loaded before still reads the snapshot it was loaded with, or nothing: another
+    # thread opening the file now finds it published for another snapshot.
+    assert _in_new_thread(lambda: before.published.get(household)) is None
 
 
 def test_unknown_household_is_a_clear_error_not_a_traceback(demo_home):

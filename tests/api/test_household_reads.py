@@ -171,7 +171,7 @@ def test_records_made_in_several_processes_are_those_made_in_one(service, world,
     one, two = tmp_path / "one.db", tmp_path / "two.db"
     publish_records(week, path=one, key=week.records_key, processes=1)
     publish_records(week, path=two, key=week.records_key, processes=2, chunk_size=300)
-    readers = PublishedRecords(one), PublishedRecords(two)
+    readers = [PublishedRecords(path, key=week.records_key) for path in (one, two)]
     for household_id in week.rows.position:
         first, second = (reader.get(household_id) for reader in readers)
         assert first is not None and first == second
