@@ -259,12 +259,14 @@ def week_dirs(settings: Settings) -> list[Path]:
 
 
 def read_scores(path: Path) -> pd.DataFrame:
-    """A weekly scores.csv indexed by household_id, in the dtypes models.write_scores wrote."""
+    """A weekly scores.csv indexed by household_id, in the dtypes models.write_scores wrote.
+    (Runs written before scores named their reason groups are read with none.)"""
+    text_columns = ("household_id", "locality", "needs", "reasons", "reason_groups")
     scores = pd.read_csv(
-        path,
-        dtype={"household_id": "str", "locality": "str", "needs": "str", "reasons": "str"}
-        | {"open_case_worker": "str", "model_version": "str"},
+        path, dtype=dict.fromkeys((*text_columns, "open_case_worker", "model_version"), "str")
     )
+    if "reason_groups" not in scores.columns:
+        scores = scores.assign(reason_groups=pd.NA)
     missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")

@@ -255,6 +255,7 @@ def read_scores(path: Path) -> pd.DataFrame:
             "locality": "str",
             "needs": "str",
             "reasons": "str",
+            "reason_groups": "str",
             "open_case_worker": "str",
             "model_version": "str",
         },

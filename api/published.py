@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 RECORDS_FILE = "records.db"
 # Bump when what a record holds, or how it is written, changes: older files are then not read.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KEY_WORKERS_SLOT = "\x1fkey-workers\x1f"
 REASON_SEPARATOR = " | "
 _SEPARATOR = "\x1e"
@@ -58,7 +58,7 @@ _SHARED = ' <span class="muted">shared {}</span>'
 # decompressed on every read; LZ4 does both several times faster than zlib.
 _CODEC = "lz4"
 SCORE_FIELDS = ("household_id", "locality", "risk", "band", "rank", "needs", "reasons")
-SCORE_FIELDS += ("model_version",)
+SCORE_FIELDS += ("reason_groups", "model_version")
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE records (
@@ -177,7 +177,7 @@ def _record(
         "reasons": split_reasons(row["reasons"]),
         "model_version": str(row["model_version"]),
     }
-    changed = _changes(row, then, since=since)
+    changed = score_changes(row, then, since=since)
     json_start = (
         f'{_dumps(household)[:-1]},"what_changed":{_dumps(changed)[:-1]},'
         f'"new_records":[{",".join(new_records[0])}]}},'
@@ -198,19 +198,17 @@ def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
-def _reason_kind(text: str) -> str:
-    # "3 call-outs, the latest 5 weeks ago" is the same reason as last week's "... 4 weeks ago":
-    # compare the wording, not the figures, so only genuinely new or gone reasons are listed.
-    return re.sub(r"[£\d][\d,.]*", "#", text)
+def score_changes(row: dict, then: dict | None, *, since: pd.Timestamp) -> dict:
+    """This week's score against the previous weekly run's: risk and band then and now, and the
+    reasons that appeared or faded (the records shared since are added by the caller).
 
-
-def _changes(row: dict, then: dict | None, *, since: pd.Timestamp) -> dict:
-    """This week's score against the previous weekly run's (the records shared since are
-    added by the caller)."""
-    reasons_now = split_reasons(row["reasons"])
-    reasons_then = [] if then is None else split_reasons(then["reasons"])
-    kinds_now = {_reason_kind(text) for text in reasons_now}
-    kinds_then = {_reason_kind(text) for text in reasons_then}
+    A reason is the same reason while its group is ("6 incidents, the latest 9 weeks ago" last
+    week is "6 incidents, the latest 2 months ago" now), so only genuinely new or gone reasons
+    are listed."""
+    reasons_now, reasons_then = (
+        _reasons_by_kind(row),
+        ({} if then is None else _reasons_by_kind(then)),
+    )
     risk_then = None if then is None else then["risk"]
     return {
         "previous_as_of": since.date().isoformat(),
@@ -221,11 +219,21 @@ def _changes(row: dict, then: dict | None, *, since: pd.Timestamp) -> dict:
         "risk_change": None if risk_then is None else row["risk"] - risk_then,
         "reasons_appeared": [
             text
-            for text in reasons_now
-            if then is not None and _reason_kind(text) not in kinds_then
+            for kind, text in reasons_now.items()
+            if then is not None and kind not in reasons_then
         ],
-        "reasons_faded": [text for text in reasons_then if _reason_kind(text) not in kinds_now],
+        "reasons_faded": [text for kind, text in reasons_then.items() if kind not in reasons_now],
     }
+
+
+def _reasons_by_kind(row: dict) -> dict[str, str]:
+    """A row's reasons by their group, or, for runs written before scores named groups, by
+    their wording with the figures left out."""
+    texts = split_reasons(row["reasons"])
+    groups = split_needs(row.get("reason_groups"))
+    if len(groups) == len(texts):
+        return dict(zip(groups, texts, strict=True))
+    return {re.sub(r"[£\d][\d,.]*", "#", text): text for text in texts}
 
 
 def _record_template():

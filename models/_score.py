@@ -29,6 +29,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "rank",
     "needs",
     "reasons",
+    "reason_groups",
     "open_case_worker",
     "model_version",
 )
@@ -70,6 +71,7 @@ def score_features(
             "rank": rank,
             "needs": explained["needs"].reindex(features.index).to_numpy(),
             "reasons": explained["reasons"].reindex(features.index).to_numpy(),
+            "reason_groups": explained["reason_groups"].reindex(features.index).to_numpy(),
             "open_case_worker": open_case_workers(tables["cases"], as_of=as_of)
             .reindex(features.index)
             .to_numpy(),
