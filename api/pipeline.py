@@ -235,16 +235,21 @@ def score_week(settings: Settings, *, as_of=None) -> pd.DataFrame:
 def publish_week(settings: Settings, *, as_of=None, processes: int = 2) -> tuple[Path, int]:
     """Every scored household's record for the service (api.published), made from this week's
     scores and the current snapshot; returns the file and how many were made (0 when it was
-    already published from the same files)."""
-    from api.deps import load_week
+    already published from the same files). Earlier weeks' records are removed: the service
+    serves the latest week only, and each week's are hundreds of megabytes."""
+    from api.deps import load_week, week_dirs
     from api.published import RECORDS_FILE, publish_records
 
     week_dir = settings.week_dir(resolve_as_of(settings, as_of))
     week = load_week(settings, week_dir=week_dir)
     path = week_dir / RECORDS_FILE
-    if week.published is not None:
-        return path, 0
-    return path, publish_records(week, path=path, key=week.records_key, processes=processes)
+    made = 0
+    if week.published is None:
+        made = publish_records(week, path=path, key=week.records_key, processes=processes)
+    for earlier in week_dirs(settings):
+        if earlier.name < week_dir.name:
+            (earlier / RECORDS_FILE).unlink(missing_ok=True)
+    return path, made
 
 
 def read_scores(path: Path) -> pd.DataFrame:

@@ -166,6 +166,15 @@ def test_a_week_published_from_other_files_is_not_read(service, world, ids):
     assert pipeline.publish_week(service.settings, as_of=world.as_of)[1] == 0
 
 
+def test_publishing_a_week_removes_earlier_weeks_records(service, world):
+    earlier = world.as_of - pd.Timedelta(days=7)
+    path, made = pipeline.publish_week(service.settings, as_of=earlier, processes=1)
+    assert made > 0 and path.is_file()
+    current, made = pipeline.publish_week(service.settings, as_of=world.as_of, processes=1)
+    assert made == 0, "this week was already published from the same files"
+    assert current.is_file() and not path.exists()
+
+
 def test_records_made_in_several_processes_are_those_made_in_one(service, world, tmp_path):
     week = load_week(service.settings, week_dir=service.settings.week_dir(world.as_of))
     one, two = tmp_path / "one.db", tmp_path / "two.db"
