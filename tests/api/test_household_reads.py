@@ -166,6 +166,17 @@ def test_a_week_published_from_other_files_is_not_read(service, world, ids):
     assert pipeline.publish_week(service.settings, as_of=world.as_of)[1] == 0
 
 
+def test_a_running_service_takes_up_records_published_after_it_loaded_the_week(service, world):
+    (service.settings.week_dir(world.as_of) / RECORDS_FILE).unlink()
+    assert service.app.state.service.weeks.current().published is None
+    pipeline.publish_week(service.settings, as_of=world.as_of, processes=1)
+    service.app.state.service.weeks.recheck_seconds = 0
+    deadline = time.monotonic() + 60
+    while service.app.state.service.weeks.current().published is None:
+        assert time.monotonic() < deadline, "the published records were never taken up"
+        time.sleep(0.05)
+
+
 def test_publishing_a_week_removes_earlier_weeks_records(service, world):
     earlier = world.as_of - pd.Timedelta(days=7)
     path, made = pipeline.publish_week(service.settings, as_of=earlier, processes=1)
