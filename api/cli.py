@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from dataclasses import replace
 from datetime import date
@@ -341,7 +342,7 @@ def run_publish(settings, *, as_of: str | None) -> None:
     try:
         with console.status("Making every household's record for the service..."):
             path, made = pipeline.publish_week(settings, as_of=as_of_date(settings, as_of))
-    except (ValueError, LookupError, StoreError, OSError) as error:
+    except (ValueError, LookupError, StoreError, OSError, sqlite3.Error) as error:
         fail(str(error))
     if made:
         out.print(f"{made:,} household records -> {path}")

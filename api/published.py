@@ -335,8 +335,23 @@ def publish_records(
     ]
     partial = path.with_name(f"{path.name}.partial")
     partial.unlink(missing_ok=True)
+    try:
+        _write_records(week, chunks, path=partial, key=key, processes=processes)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed publish leaves the week as it was
+        raise
+    os.replace(partial, path)
+    return len(household_ids)
+
+
+_FORKED_WEEK: LoadedWeek | None = None
+
+
+def _write_records(
+    week: LoadedWeek, chunks: list[list[str]], *, path: Path, key: dict, processes: int
+) -> None:
     with (
-        contextlib.closing(sqlite3.connect(partial)) as connection,
+        contextlib.closing(sqlite3.connect(path)) as connection,
         _chunk_maker(week, processes=processes if len(chunks) > 1 else 1) as make,
     ):
         connection.executescript(_SCHEMA)
@@ -344,11 +359,6 @@ def publish_records(
             connection.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?)", rows)
         connection.execute("INSERT INTO meta VALUES ('key', ?)", (json.dumps(key, sort_keys=True),))
         connection.commit()
-    os.replace(partial, path)
-    return len(household_ids)
-
-
-_FORKED_WEEK: LoadedWeek | None = None
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from api import pipeline
+from api import pipeline, published
 from api.deps import load_week
 from api.published import RECORDS_FILE, PublishedRecords, publish_records
 from api.schemas import HouseholdOut
@@ -184,6 +184,25 @@ def test_publishing_a_week_removes_earlier_weeks_records(service, world):
     current, made = pipeline.publish_week(service.settings, as_of=world.as_of, processes=1)
     assert made == 0, "this week was already published from the same files"
     assert current.is_file() and not path.exists()
+
+
+def test_a_failed_publish_leaves_the_published_week_as_it_was(service, world, monkeypatch):
+    week = load_week(service.settings, week_dir=service.settings.week_dir(world.as_of))
+    path = week.week_dir / RECORDS_FILE
+    before = path.read_bytes()
+    made, compressed = [], published._compressed
+
+    def compress_until_full(data: bytes) -> bytes:
+        if len(made) == 100:  # two and a half chunks of 40 households were written
+            raise OSError(28, "No space left on device")
+        made.append(data)
+        return compressed(data)
+
+    monkeypatch.setattr(published, "_compressed", compress_until_full)
+    with pytest.raises(OSError, match="No space left"):
+        publish_records(week, path=path, key={"another": "key"}, processes=1, chunk_size=40)
+    assert path.read_bytes() == before
+    assert [item.name for item in week.week_dir.iterdir() if "partial" in item.name] == []
 
 
 def test_records_made_in_several_processes_are_those_made_in_one(service, world, tmp_path):
