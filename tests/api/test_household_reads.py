@@ -193,7 +193,7 @@ def test_a_failed_publish_leaves_the_published_week_as_it_was(service, world, mo
     made, compressed = [], published._compressed
 
     def compress_until_full(data: bytes) -> bytes:
-        if len(made) == 100:  # two and a half chunks of 40 households were written
+        if len(made) == 100:  # 50 households: the first chunk of 40 is written by then
             raise OSError(28, "No space left on device")
         made.append(data)
         return compressed(data)
