@@ -5,9 +5,10 @@ The service's state lives once per process (`ServiceState`, on `app.state.servic
 - the service database and its audit writer;
 - the week in memory (`LoadedWeek`): the latest weekly run's scores and proposal files, and the
   current snapshot's records indexed by household, loaded once and reloaded only when a new
-  weekly run or snapshot appears. A household page is then a dictionary lookup and a slice,
-  never a file read. The weekly outputs are the record of what managers were shown, so pages
-  show those figures rather than re-scoring.
+  weekly run, snapshot or published week appears. A household's record is then one indexed
+  read of the published week (api.published), or made once from memory and kept. The weekly
+  outputs are the record of what managers were shown, so pages show those figures rather than
+  re-scoring.
 
 Callers of the API authenticate with `Authorization: Bearer <token>`; pages use a session
 cookie and, for every form post, a CSRF secret bound to that session.

@@ -2,7 +2,7 @@
 
 A household's record (the JSON of GET /api/households/{id} and the record section of its page)
 changes only when a weekly run or the snapshot does, yet staff open households all day. The
-weekly job (`rebalance score`, `rebalance publish`, `rebalance demo`) makes every household's
+weekly job (`rebalance score`, `publish`, `ingest`, `demo`) makes every household's
 record at once and writes them to `weeks/<as-of>/records.db`, LZ4-compressed in SQLite; every
 service process then reads a record with one indexed lookup, the first read as cheap as the
 hundredth. The service makes a record the same way, with the same function, for one household
@@ -15,8 +15,9 @@ are put in on every read.
 
 A published week is read only if it was made from what the service has loaded: this week's and
 the previous week's scores, the snapshot, the forecast horizon, the templates and this format
-(`record_key`). Anything else (a snapshot ingested mid-week, a new release) and the service
-makes records as households are opened, until the next weekly job publishes again.
+(`record_key`). Anything else (a snapshot loaded with `ingest --no-publish`, a new release with
+changed templates) and the service makes records as households are opened, until the week is
+published again.
 """
 
 from __future__ import annotations
