@@ -141,15 +141,22 @@ def _with_locked_load(
     )
 
 
-def _validated(inputs: dict[str, Any]) -> dict[str, Any]:
+def _validated(
+    *,
+    scores: pd.DataFrame,
+    workers: pd.DataFrame,
+    cases: pd.DataFrame,
+    locks: pd.DataFrame | None = None,
+    locality: str | None = None,
+) -> dict[str, Any]:
     """Inputs checked (AllocationInputError names table, row and column); cases -> open cases."""
-    workers = validate_workers(inputs["workers"])
+    workers = validate_workers(workers)
     valid = {
-        "scores": validate_scores(inputs["scores"]),
+        "scores": validate_scores(scores),
         "workers": workers,
-        "open_cases": validate_cases(inputs["cases"], workers=workers),
-        "locks": validate_locks(inputs.get("locks")),
-        "locality": inputs.get("locality"),
+        "open_cases": validate_cases(cases, workers=workers),
+        "locks": validate_locks(locks),
+        "locality": locality,
     }
     _check_locality(valid["locality"], scores=valid["scores"], workers=workers)
     return valid
@@ -163,8 +170,9 @@ def _places(allowed: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
-def _prepare(inputs: dict[str, Any], *, settings: AllocationSettings) -> _Prepared:
-    valid = _validated(inputs)
+def _prepare(*, settings: AllocationSettings, **inputs: Any) -> _Prepared:
+    """The candidate pairs and workers of a week; `inputs` are propose_allocation's tables."""
+    valid = _validated(**inputs)
     scores, open_cases, locality = valid["scores"], valid["open_cases"], valid["locality"]
     capacity = worker_capacity(valid["workers"], open_cases=open_cases)
     scope = capacity if locality is None else capacity.loc[capacity["locality"] == locality]
@@ -444,12 +452,12 @@ def _decide(
     decide: Callable[[_Prepared, float], tuple[pd.Series, list[dict]]],
     *,
     method: str,
-    inputs: dict[str, Any],
     settings: AllocationSettings,
+    **inputs: Any,
 ) -> Proposal:
     # The time limit covers the whole proposal; the explanations need a moment at the end.
     deadline = time.perf_counter() + settings.time_limit_s - ASSEMBLY_RESERVE_S
-    prepared = _prepare(inputs, settings=settings)
+    prepared = _prepare(settings=settings, **inputs)
     started = time.perf_counter()
     chosen, stats = decide(prepared, deadline)
     completed = fill_gaps(prepared.pairs, chosen=chosen, workers=prepared.workers)
@@ -475,20 +483,17 @@ def propose_allocation(
     candidates, no active worker in a locality) give a proposal whose summary says so.
     """
     settings = settings or AllocationSettings()
-    inputs = {
-        "scores": scores,
-        "workers": workers,
-        "cases": cases,
-        "locks": locks,
-        "locality": locality,
-    }
     return _decide(
         lambda prepared, deadline: solve_allocation(
             prepared.pairs, workers=prepared.workers, settings=settings, deadline=deadline
         ),
         method=OPTIMISER,
-        inputs=inputs,
         settings=settings,
+        scores=scores,
+        workers=workers,
+        cases=cases,
+        locks=locks,
+        locality=locality,
     )
 
 
@@ -504,16 +509,13 @@ def greedy_allocation(
     """The by-hand baseline under the same rules: highest risk first, to the eligible worker with
     the most free points."""
     settings = settings or AllocationSettings()
-    inputs = {
-        "scores": scores,
-        "workers": workers,
-        "cases": cases,
-        "locks": locks,
-        "locality": locality,
-    }
     return _decide(
         lambda prepared, _deadline: (greedy_choice(prepared.pairs, workers=prepared.workers), []),
         method="greedy",
-        inputs=inputs,
         settings=settings,
+        scores=scores,
+        workers=workers,
+        cases=cases,
+        locks=locks,
+        locality=locality,
     )

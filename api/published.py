@@ -58,8 +58,17 @@ _SHARED = ' <span class="muted">shared {}</span>'
 # LZ4 (pyarrow's): a week's records are a gigabyte or two of text, compressed every week and
 # decompressed on every read; LZ4 does both several times faster than zlib.
 _CODEC = "lz4"
-SCORE_FIELDS = ("household_id", "locality", "risk", "band", "rank", "needs", "reasons")
-SCORE_FIELDS += ("reason_groups", "model_version")
+SCORE_FIELDS = (
+    "household_id",
+    "locality",
+    "risk",
+    "band",
+    "rank",
+    "needs",
+    "reasons",
+    "reason_groups",
+    "model_version",
+)
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE records (

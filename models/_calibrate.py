@@ -53,18 +53,28 @@ def choose_calibration_method(labels: np.ndarray, *, isotonic_min_class_count: i
 
 
 def fit_calibrator(
-    raw_score: np.ndarray, labels: np.ndarray, *, isotonic_min_class_count: int
+    raw_score: np.ndarray,
+    labels: np.ndarray,
+    *,
+    isotonic_min_class_count: int,
+    sample_weight: np.ndarray | None = None,
 ) -> Calibrator:
-    """Fit the calibration the data size supports on (raw score, outcome) pairs."""
+    """Fit the calibration the data size supports on (raw score, outcome) pairs, on weighted
+    examples when `sample_weight` is given (the method is chosen on unweighted counts: it is
+    about the data's size)."""
     labels = np.asarray(labels, dtype=np.float64)
     if labels.min() == labels.max():
         raise ValueError("the calibration set needs both escalated and non-escalated households")
     method = choose_calibration_method(labels, isotonic_min_class_count=isotonic_min_class_count)
     raw = np.asarray(raw_score, dtype=np.float64)
     if method == "sigmoid":
-        curve = LogisticRegression(C=np.inf).fit(raw.reshape(-1, 1), labels)
+        curve = LogisticRegression(C=np.inf).fit(
+            raw.reshape(-1, 1), labels, sample_weight=sample_weight
+        )
         return Calibrator("sigmoid", (float(curve.coef_[0, 0]), float(curve.intercept_[0])), ())
-    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, labels)
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        raw, labels, sample_weight=sample_weight
+    )
     return Calibrator(
         "isotonic",
         tuple(float(x) for x in isotonic.X_thresholds_),

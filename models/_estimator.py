@@ -12,11 +12,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from features.contract import PROTECTED_COLUMNS
-from models._calibrate import Calibrator, choose_calibration_method, fit_calibrator
+from models._calibrate import Calibrator, fit_calibrator
 
 # Age is derived from birth_year; neither may reach the model under any name.
 PROTECTED_FEATURE_MARKERS: tuple[str, ...] = (*PROTECTED_COLUMNS, "age")
@@ -141,10 +139,10 @@ class EscalationModel(ClassifierMixin, BaseEstimator):
         self.feature_names_ = feature_names
         self.n_features_in_ = len(feature_names)
         self.classes_ = np.array([0, 1])
-        self.calibrator_ = _fit_calibration(
+        self.calibrator_ = fit_calibrator(
             self.predict_raw(X_calib),
             np.asarray(y_calib),
-            weights=_checked_weights(
+            sample_weight=_checked_weights(
                 calib_sample_weight, rows=len(X_calib), what="calib_sample_weight"
             ),
             isotonic_min_class_count=self.isotonic_min_class_count,
@@ -197,34 +195,6 @@ def _checked_weights(weights, *, rows: int, what: str) -> np.ndarray | None:
     if not np.all(np.isfinite(values)) or values.min() < 0 or values.sum() <= 0:
         raise ValueError(f"{what} must be finite, non-negative and not all zero")
     return values
-
-
-def _fit_calibration(
-    raw: np.ndarray, labels: np.ndarray, *, weights: np.ndarray | None, isotonic_min_class_count
-) -> Calibrator:
-    """The calibrator, on weighted examples when weights are given.
-
-    The same choice and fits as models._calibrate.fit_calibrator, with the weights passed to
-    scikit-learn (the method is chosen on unweighted counts: it is about the data's size).
-    """
-    if weights is None:
-        return fit_calibrator(raw, labels, isotonic_min_class_count=isotonic_min_class_count)
-    labels = np.asarray(labels, dtype=np.float64)
-    if labels.min() == labels.max():
-        raise ValueError("the calibration set needs both escalated and non-escalated households")
-    method = choose_calibration_method(labels, isotonic_min_class_count=isotonic_min_class_count)
-    raw = np.asarray(raw, dtype=np.float64)
-    if method == "sigmoid":
-        curve = LogisticRegression(C=np.inf).fit(raw.reshape(-1, 1), labels, sample_weight=weights)
-        return Calibrator("sigmoid", (float(curve.coef_[0, 0]), float(curve.intercept_[0])), ())
-    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-        raw, labels, sample_weight=weights
-    )
-    return Calibrator(
-        "isotonic",
-        tuple(float(x) for x in isotonic.X_thresholds_),
-        tuple(float(y) for y in isotonic.y_thresholds_),
-    )
 
 
 def restored_model(

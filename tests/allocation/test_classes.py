@@ -19,14 +19,9 @@ from allocation._propose import _prepare
 def week(seed: int, **changes):
     instance = random_instance(seed=seed, households=4000, workers=24)
     settings = AllocationSettings(top_n=90, **changes)
-    inputs = {
-        "scores": instance.scores,
-        "workers": instance.workers,
-        "cases": instance.cases,
-        "locks": None,
-        "locality": None,
-    }
-    prepared = _prepare(inputs, settings=settings)
+    prepared = _prepare(
+        scores=instance.scores, workers=instance.workers, cases=instance.cases, settings=settings
+    )
     return prepared.pairs, prepared.workers
 
 

@@ -25,14 +25,9 @@ NEIGHBOURS = {
 def prepared_week(seed: int, neighbours: dict):
     instance = random_instance(seed=seed, households=4000, workers=24)
     settings = AllocationSettings(top_n=70, time_limit_s=10, neighbours=neighbours)
-    inputs = {
-        "scores": instance.scores,
-        "workers": instance.workers,
-        "cases": instance.cases,
-        "locks": None,
-        "locality": None,
-    }
-    return _prepare(inputs, settings=settings), settings
+    return _prepare(
+        scores=instance.scores, workers=instance.workers, cases=instance.cases, settings=settings
+    ), settings
 
 
 def per_pair_milp(pairs, free_points: dict) -> float:

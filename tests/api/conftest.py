@@ -194,6 +194,20 @@ def scores(world: World) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def ids(world, scores) -> dict[str, str]:
+    """Household ids: one on farworker's caseload, one in Hanley with no case, one in Tunstall."""
+    farworker = world.users["farworker"]["worker_id"]
+    own = scores.loc[scores["open_case_worker"] == farworker, "household_id"].iloc[0]
+    team = scores.loc[
+        (scores["locality"] == world.locality) & scores["open_case_worker"].isna(), "household_id"
+    ].iloc[0]
+    far = scores.loc[
+        (scores["locality"] == "Tunstall") & (scores["household_id"] != own), "household_id"
+    ].iloc[0]
+    return {"own": own, "team": team, "far": far, "unknown": "HDOESNOTEXIST"}
+
+
+@pytest.fixture(scope="session")
 def weekly_proposal(world: World) -> pd.DataFrame:
     return pd.read_csv(world.home / "weeks" / str(AS_OF.date()) / "proposal.csv", dtype=str)
 

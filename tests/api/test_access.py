@@ -12,20 +12,6 @@ import pytest
 ROLES_USERS = ("farworker", "manager", "farmanager", "scientist", "admin")
 
 
-@pytest.fixture(scope="module")
-def ids(world, scores) -> dict[str, str]:
-    """Household ids: one on farworker's caseload, one in Hanley with no case, one in Tunstall."""
-    farworker = world.users["farworker"]["worker_id"]
-    own = scores.loc[scores["open_case_worker"] == farworker, "household_id"].iloc[0]
-    team = scores.loc[
-        (scores["locality"] == world.locality) & scores["open_case_worker"].isna(), "household_id"
-    ].iloc[0]
-    far = scores.loc[
-        (scores["locality"] == "Tunstall") & (scores["household_id"] != own), "household_id"
-    ].iloc[0]
-    return {"own": own, "team": team, "far": far, "unknown": "HDOESNOTEXIST"}
-
-
 def _proposal_id(service) -> str:
     response = service.client.get("/api/proposals", headers=service.headers("manager"))
     assert response.status_code == 200

@@ -15,17 +15,6 @@ from api.published import RECORDS_FILE, PublishedRecords, publish_records
 from api.schemas import HouseholdOut
 
 
-@pytest.fixture(scope="module")
-def ids(world, scores) -> dict[str, str]:
-    """One household on farworker's caseload, one in the manager's locality without a case."""
-    farworker = world.users["farworker"]["worker_id"]
-    own = scores.loc[scores["open_case_worker"] == farworker, "household_id"].iloc[0]
-    team = scores.loc[
-        (scores["locality"] == world.locality) & scores["open_case_worker"].isna(), "household_id"
-    ].iloc[0]
-    return {"own": own, "team": team, "unknown": "HDOESNOTEXIST"}
-
-
 def _fast(service) -> None:
     """Serve household reads by the fast path: the week is loaded and not due for a check."""
     service.app.state.service.weeks.recheck_seconds = 3600
