@@ -7,23 +7,12 @@ Each function here only connects stages and decides where files go; the logic li
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from api.settings import Settings
 from features.store import Store
-
-
-@dataclass(frozen=True)
-class WeekOutputs:
-    """Where one weekly run wrote its files."""
-
-    as_of: pd.Timestamp
-    scores_path: Path
-    proposal_path: Path
-    summary_path: Path
 
 
 def open_store(settings: Settings) -> Store:
