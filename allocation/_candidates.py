@@ -9,12 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from allocation._inputs import split_skills
 from allocation._settings import AllocationSettings
-from features.contract import SKILLS
+from allocation.rules import allowed_pairs, places_for, skill_mask, split_skills
 
-SAFEGUARDING_SKILL = "domestic_abuse"
-_SKILL_BIT = {skill: 1 << position for position, skill in enumerate(SKILLS)}
 PAIR_DTYPES = {
     "household_id": "str",
     "worker_id": "str",
@@ -27,11 +24,6 @@ PAIR_DTYPES = {
     "same_locality": "bool",
     "value": "float64",
 }
-
-
-def skill_mask(text: object) -> int:
-    """Bit mask of a semicolon-separated skill list (bit i = SKILLS[i])."""
-    return sum(_SKILL_BIT[skill] for skill in split_skills(text))
 
 
 def case_points(need_count: pd.Series, *, settings: AllocationSettings) -> pd.Series:
@@ -88,8 +80,8 @@ def allowed_localities(
     """(household locality, worker locality) pairs a household may be allocated across."""
     localities = sorted(candidates["locality"].unique())
     neighbours = {} if locality is not None else settings.neighbours
-    pairs = [(home, home) for home in localities] + [
-        (home, other) for home in localities for other in neighbours.get(home, ())
+    pairs = [
+        (home, place) for home in localities for place in places_for(home, neighbours=neighbours)
     ]
     return pd.DataFrame(pairs, columns=["locality", "worker_locality"], dtype="str")
 
@@ -101,18 +93,15 @@ def eligible_pairs(
     allowed: pd.DataFrame,
     settings: AllocationSettings,
 ) -> pd.DataFrame:
-    """Every (household, active worker) pair allowed by locality and safeguarding, with its value.
+    """Every (household, worker) pair the rules allow (allocation.rules), with its value.
 
     Capacity is not applied here: explanations need to know about full workers too.
     """
-    active = capacity.loc[capacity["active"]].rename(columns={"locality": "worker_locality"})
+    workers = capacity.rename(columns={"locality": "worker_locality"})
     pairs = candidates.merge(allowed, on="locality").merge(
-        active[["worker_id", "worker_locality", "skill_mask"]], on="worker_locality"
+        workers[["worker_id", "worker_locality", "skill_mask", "active"]], on="worker_locality"
     )
-    safeguarding_bit = _SKILL_BIT[SAFEGUARDING_SKILL]
-    needs_safeguarding = (pairs["need_mask"] & safeguarding_bit) != 0
-    has_skill = (pairs["skill_mask"] & safeguarding_bit) != 0
-    pairs = pairs.loc[~needs_safeguarding | has_skill]
+    pairs = pairs.loc[allowed_pairs(pairs)]
     overlap = np.bitwise_count(
         (pairs["need_mask"] & pairs["skill_mask"]).to_numpy(dtype="int64")
     ).astype("int64")

@@ -12,15 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from allocation._candidates import SAFEGUARDING_SKILL
-from allocation._inputs import split_skills
+from allocation.rules import needs_safeguarding, skill_label, split_skills
 
 SAME_VALUE = 1e-12
-
-
-def skill_label(skill: str) -> str:
-    """How a skill reads in a sentence."""
-    return {"asb": "anti-social behaviour"}.get(skill, skill.replace("_", " "))
 
 
 def join_words(words: list[str], *, last: str = "and") -> str:
@@ -42,10 +36,6 @@ def cover_phrase(needs: str, skills: str) -> str:
         f"covers {join_words([skill_label(s) for s in covered])} "
         f"({len(covered)} of {len(wanted)} needs)"
     )
-
-
-def needs_safeguarding(needs: object) -> bool:
-    return SAFEGUARDING_SKILL in split_skills(needs)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from allocation._settings import AllocationInputError
+from allocation.rules import split_skills
+from features.cases import open_cases
 from features.contract import SKILLS, column_names
 
 logger = logging.getLogger(__name__)
@@ -34,14 +36,6 @@ def _raise_if_problems(problems: list[str], *, source: str) -> None:
 
 def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype("str").str.strip() == "")
-
-
-def split_skills(text: object) -> tuple[str, ...]:
-    """Semicolon-separated skills -> tuple in contract order, duplicates dropped (empty -> ())."""
-    if not isinstance(text, str):
-        return ()
-    named = {part.strip() for part in text.split(";") if part.strip()}
-    return tuple(skill for skill in SKILLS if skill in named)
 
 
 def _unknown_skills(text: object) -> list[str]:
@@ -122,32 +116,33 @@ def validate_workers(workers: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def validate_cases(cases: pd.DataFrame, *, workers: pd.DataFrame) -> pd.DataFrame:
-    """Check the cases table against the workers; return the open cases only."""
+def validate_cases(cases: pd.DataFrame, *, workers: pd.DataFrame, as_of=None) -> pd.DataFrame:
+    """Check the cases table against the workers; return the cases open on `as_of`
+    (features.cases.open_cases; with `as_of` None, the cases with no closing date)."""
     _require_columns(
         cases,
         ["case_id", "household_id", "worker_id", "opened_at", "closed_at", "complexity_points"],
         table="cases",
     )
-    open_cases = cases.loc[cases["closed_at"].isna()]
-    points = pd.to_numeric(open_cases["complexity_points"], errors="coerce")
+    open_now = open_cases(cases, as_of=as_of)
+    points = pd.to_numeric(open_now["complexity_points"], errors="coerce")
     rules = [
         (
-            ~open_cases["worker_id"].isin(workers["worker_id"]),
+            ~open_now["worker_id"].isin(workers["worker_id"]),
             "worker_id",
             "open case with a worker not in the workers table",
         ),
         (points.isna() | (points < 1), "complexity_points", "must be a whole number > 0"),
         (
-            open_cases["household_id"].duplicated(keep="first"),
+            open_now["household_id"].duplicated(keep="first"),
             "household_id",
             "a second open case for this household (at most one is allowed)",
         ),
     ]
     _raise_if_problems(
-        _check(open_cases, rules, table="cases", key="case_id"), source="cases (open cases)"
+        _check(open_now, rules, table="cases", key="case_id"), source="cases (open cases)"
     )
-    return open_cases.assign(complexity_points=points.astype("int64"))
+    return open_now.assign(complexity_points=points.astype("int64"))
 
 
 def validate_locks(locks: pd.DataFrame | None, *, source: str = "locks") -> pd.DataFrame:

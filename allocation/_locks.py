@@ -7,9 +7,12 @@ cases); a lock that would is reported as infeasible and the proposal is built wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+
+from allocation.rules import room_refusal, worker_refusal
 
 APPLIED = "applied"
 INFEASIBLE = "infeasible"
@@ -23,7 +26,7 @@ class LockContext:
     scored: pd.DataFrame  # scores indexed by household_id
     open_worker: pd.Series  # household_id -> worker_id of its open case
     workers: pd.DataFrame  # every worker, indexed by worker_id, with remaining_points
-    eligible: pd.MultiIndex  # (household_id, worker_id) allowed by locality and safeguarding
+    neighbours: Mapping[str, Sequence[str]]  # as the proposal applies them (allocation.rules)
     points: pd.Series  # candidate household_id -> points
     locality: str | None
 
@@ -46,25 +49,20 @@ def _open_case_verdict(kind: str, worker_id: str, open_worker: str) -> tuple[str
 
 def _assign_verdict(household_id: str, worker_id: str, context: LockContext) -> tuple[str, str]:
     worker = context.workers.loc[worker_id]
-    home = context.scored.loc[household_id, "locality"]
-    if not worker["active"]:
-        return INFEASIBLE, f"{worker_id} is not active (not taking new cases)"
-    if (household_id, worker_id) not in context.eligible:
-        if worker["locality"] != home:
-            return INFEASIBLE, (
-                f"{worker_id} works in {worker['locality']}, which may not take households "
-                f"from {home}"
-            )
-        return INFEASIBLE, (
-            f"the household needs a worker with domestic-abuse skill (safeguarding); "
-            f"{worker_id} does not have it"
-        )
-    points = int(context.points[household_id])
-    if points > worker["remaining_points"]:
-        return INFEASIBLE, (
-            f"the case needs {points} points; {worker_id} has only "
-            f"{max(0, int(worker['remaining_points']))} of {int(worker['capacity_points'])} free"
-        )
+    refusal = worker_refusal(
+        worker_id=worker_id,
+        worker=worker,
+        household_locality=context.scored.loc[household_id, "locality"],
+        needs=context.scored.loc[household_id, "needs"],
+        neighbours=context.neighbours,
+    ) or room_refusal(
+        worker_id=worker_id,
+        capacity_points=int(worker["capacity_points"]),
+        free_points=int(worker["remaining_points"]),
+        points=int(context.points[household_id]),
+    )
+    if refusal:
+        return INFEASIBLE, refusal
     return APPLIED, f"assigned to {worker_id} by a manager's lock"
 
 

@@ -103,12 +103,13 @@ def _check_locality(locality: str | None, *, scores: pd.DataFrame, workers: pd.D
         )
 
 
-def _lock_context(scores, open_cases, capacity, eligible, candidates, locality) -> LockContext:
+def _lock_context(scores, open_cases, capacity, candidates, locality, settings) -> LockContext:
     return LockContext(
         scored=scores.set_index("household_id"),
         open_worker=open_cases.set_index("household_id")["worker_id"],
         workers=capacity.set_index("worker_id"),
-        eligible=pd.MultiIndex.from_frame(eligible[["household_id", "worker_id"]]),
+        # A one-locality proposal has only that locality's workers in scope (allowed_localities).
+        neighbours={} if locality is not None else settings.neighbours,
         points=candidates.set_index("household_id")["points"],
         locality=locality,
     )
@@ -148,13 +149,15 @@ def _validated(
     cases: pd.DataFrame,
     locks: pd.DataFrame | None = None,
     locality: str | None = None,
+    as_of=None,
 ) -> dict[str, Any]:
-    """Inputs checked (AllocationInputError names table, row and column); cases -> open cases."""
+    """Inputs checked (AllocationInputError names table, row and column); cases -> the cases
+    open on `as_of`."""
     workers = validate_workers(workers)
     valid = {
         "scores": validate_scores(scores),
         "workers": workers,
-        "open_cases": validate_cases(cases, workers=workers),
+        "open_cases": validate_cases(cases, workers=workers, as_of=as_of),
         "locks": validate_locks(locks),
         "locality": locality,
     }
@@ -186,7 +189,8 @@ def _prepare(*, settings: AllocationSettings, **inputs: Any) -> _Prepared:
     allowed = allowed_localities(candidates, settings=settings, locality=locality)
     eligible = eligible_pairs(candidates, capacity=scope, allowed=allowed, settings=settings)
     lock_report, locked = judge_locks(
-        valid["locks"], _lock_context(scores, open_cases, capacity, eligible, candidates, locality)
+        valid["locks"],
+        _lock_context(scores, open_cases, capacity, candidates, locality, settings),
     )
     options = _without_exclusions(eligible, lock_report)
     scope = _with_locked_load(scope, locked, candidates)
@@ -475,9 +479,14 @@ def propose_allocation(
     locks: pd.DataFrame | None = None,
     locality: str | None = None,
     settings: AllocationSettings | None = None,
+    as_of=None,
 ) -> Proposal:
     """The optimiser's weekly proposal (HiGHS MIP and CP-SAT through OR-Tools), with
     explanations, locks honoured or reported.
+
+    `cases` may hold the partners' whole case history: the cases open on `as_of` (the week's
+    as-of date; features.cases.open_cases) are the caseloads. Without `as_of`, the cases with no
+    closing date are.
 
     Raises AllocationInputError for malformed inputs; empty or infeasible situations (no
     candidates, no active worker in a locality) give a proposal whose summary says so.
@@ -494,6 +503,7 @@ def propose_allocation(
         cases=cases,
         locks=locks,
         locality=locality,
+        as_of=as_of,
     )
 
 
@@ -505,6 +515,7 @@ def greedy_allocation(
     locks: pd.DataFrame | None = None,
     locality: str | None = None,
     settings: AllocationSettings | None = None,
+    as_of=None,
 ) -> Proposal:
     """The by-hand baseline under the same rules: highest risk first, to the eligible worker with
     the most free points."""
@@ -518,4 +529,5 @@ def greedy_allocation(
         cases=cases,
         locks=locks,
         locality=locality,
+        as_of=as_of,
     )

@@ -205,7 +205,7 @@ def _scores_key(settings: Settings, *, model_version: str) -> dict:
 
 def score_week(settings: Settings, *, as_of=None) -> pd.DataFrame:
     """Scores as of a date from the champion, cached per (snapshot, model version) in the week."""
-    from models import score_households, write_scores
+    from models import read_scores, score_households, write_scores
 
     as_of = resolve_as_of(settings, as_of)
     model = champion(settings)
@@ -241,21 +241,6 @@ def publish_week(settings: Settings, *, as_of=None, processes: int = 2) -> tuple
     return path, made
 
 
-def read_scores(path: Path) -> pd.DataFrame:
-    return pd.read_csv(
-        path,
-        dtype={
-            "household_id": "str",
-            "locality": "str",
-            "needs": "str",
-            "reasons": "str",
-            "reason_groups": "str",
-            "open_case_worker": "str",
-            "model_version": "str",
-        },
-    )
-
-
 def allocate_week(
     settings: Settings,
     *,
@@ -278,10 +263,11 @@ def allocate_week(
     return propose_allocation(
         scores=score_week(settings, as_of=as_of),
         workers=workers,
-        cases=tables["cases"].loc[tables["cases"]["opened_at"] <= as_of],
+        cases=tables["cases"],
         locks=locks,
         locality=locality,
         settings=allocation_settings(settings),
+        as_of=as_of,
     )
 
 

@@ -22,6 +22,7 @@ from features._encode import (
     encode_events,
     household_index,
 )
+from features.cases import is_open, opened_by
 from features.contract import CLOSE_REASONS, EVENT_TYPES, TENURES
 
 WINDOWS_WEEKS: tuple[int, ...] = (4, 13, 26, 52)
@@ -262,9 +263,9 @@ def _composition(households: pd.DataFrame) -> pd.DataFrame:
 def _case_history(
     cases: pd.DataFrame, *, as_of: pd.Timestamp, households: pd.Index
 ) -> pd.DataFrame:
-    started = cases.loc[cases["opened_at"] <= as_of]
-    closed = started.loc[started["closed_at"] <= as_of]
-    open_now = started.loc[~(started["closed_at"] <= as_of)]
+    started = opened_by(cases, as_of=as_of)
+    still_open = is_open(started, as_of=as_of)
+    closed, open_now = started.loc[~still_open], started.loc[still_open]
     closed_counts = closed.groupby("household_id").size()
     by_reason = closed.groupby(["household_id", "close_reason"]).size().unstack(fill_value=0)
     last_closed = closed.groupby("household_id")["closed_at"].max()

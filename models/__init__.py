@@ -37,7 +37,13 @@ from models._registry import (
     promote,
     train,
 )
-from models._score import SCORE_COLUMNS, score_features, score_households, write_scores
+from models._score import (
+    SCORE_COLUMNS,
+    read_scores,
+    score_features,
+    score_households,
+    write_scores,
+)
 from models._settings import MODEL_NAME, TrainSettings, settings_from_file, settings_from_mapping
 from models._train import (
     HoldoutPredictions,
@@ -85,6 +91,7 @@ __all__ = [
     "promote",
     "promotion_gates",
     "ranking_order",
+    "read_scores",
     "save_model",
     "score_features",
     "score_households",

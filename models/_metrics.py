@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from features.cases import open_cases
+
 
 def capacity_k(*, workers: pd.DataFrame, cases: pd.DataFrame, as_of) -> int:
     """How many more households the active key workers can take on as of `as_of`."""
     as_of = pd.Timestamp(as_of)
     active = workers.loc[workers["active"].astype(bool)]
-    open_cases = cases.loc[(cases["opened_at"] <= as_of) & ~(cases["closed_at"] <= as_of)]
-    load = open_cases.groupby("worker_id")["complexity_points"].sum()
+    load = open_cases(cases, as_of=as_of).groupby("worker_id")["complexity_points"].sum()
     free_points = (active["capacity_points"] - active["worker_id"].map(load).fillna(0)).clip(
         lower=0
     )

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import features_as_of, prepare_tables
+from features.cases import open_cases
 from models._metrics import ranking_order
 from models._persist import ChampionModel
 from models.explain import explain_households
@@ -37,8 +38,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
 
 def open_case_workers(cases: pd.DataFrame, *, as_of) -> pd.Series:
     """worker_id of each household's case open on `as_of` (households without one are absent)."""
-    as_of = pd.Timestamp(as_of)
-    open_now = cases.loc[(cases["opened_at"] <= as_of) & ~(cases["closed_at"] <= as_of)]
+    open_now = open_cases(cases, as_of=as_of)
     # The contract allows one open case per household; if the data disagree the latest wins.
     latest = open_now.sort_values(["household_id", "opened_at", "case_id"]).drop_duplicates(
         "household_id", keep="last"
@@ -90,6 +90,32 @@ def score_households(
     """Score every household as of `as_of` (only records known by then), highest risk first."""
     features = features_as_of(prepare_tables(tables), as_of=as_of)
     return score_features(features=features, tables=tables, as_of=as_of, model=model)
+
+
+TEXT_COLUMNS: tuple[str, ...] = (
+    "household_id",
+    "locality",
+    "needs",
+    "reasons",
+    "reason_groups",
+    "open_case_worker",
+    "model_version",
+)
+
+
+def read_scores(path: str | Path) -> pd.DataFrame:
+    """A scores.csv as write_scores wrote it, in the same dtypes (ids and texts as strings).
+
+    Runs written before scores named their reason groups are read with none.
+    """
+    path = Path(path)
+    scores = pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, "str"))
+    if "reason_groups" not in scores.columns:
+        scores = scores.assign(reason_groups=pd.Series(pd.NA, index=scores.index, dtype="str"))
+    missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    return scores
 
 
 def write_scores(scores: pd.DataFrame, out: str | Path) -> Path:

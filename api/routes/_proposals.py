@@ -23,6 +23,7 @@ import secrets
 
 import pandas as pd
 
+from allocation.rules import room_refusal, worker_refusal
 from api import access, service_db
 from api.audit import AuditEntry, AuditWriter, append_entry, audited, record_failure
 from api.deps import LoadedWeek, risk_band
@@ -31,7 +32,6 @@ from api.schemas import DecisionIn
 from api.service_db import ConflictError, NewCase, NewDecision, NewProposal, ServiceDB
 from api.settings import Settings
 
-SAFEGUARDING_SKILL = "domestic_abuse"
 WEEKLY_RUN, MANAGER_RUN = "weekly run", "manager re-run"
 ACCEPTED_AS_PROPOSED = "accepted as proposed"
 
@@ -158,8 +158,7 @@ def cases_for_allocation(db: ServiceDB, *, week: LoadedWeek) -> pd.DataFrame:
         partner_cases=partner,
     )
     decided = decided.loc[decided["worker_id"].isin(week.workers["worker_id"])]
-    cases = pd.concat([partner, decided], ignore_index=True)
-    return cases.loc[cases["opened_at"] <= week.as_of].reset_index(drop=True)
+    return pd.concat([partner, decided], ignore_index=True)
 
 
 def generate_proposal(
@@ -184,6 +183,7 @@ def generate_proposal(
             locks=lock_frame if locks else None,
             locality=locality,
             settings=allocation_settings(settings),
+            as_of=week.as_of,
         )
     except AllocationInputError as error:
         raise RuleBroken("locks", str(error)) from None
@@ -223,46 +223,50 @@ def _pending_points(db: ServiceDB, week: LoadedWeek, worker_id: str, connection=
     return total
 
 
-def capacity_now(db: ServiceDB, *, week: LoadedWeek, locality: str, rows: list[dict]) -> list[dict]:
-    """Each worker of the locality now: existing cases, cases opened by decisions, what this
-    proposal still proposes (undecided rows) and what is left, in points."""
-    team = week.workers.loc[week.workers["locality"] == locality].sort_values("worker_id")
-    proposed = (
-        pd.Series(
-            [
-                row["points"]
-                for row in rows
-                if row["decision"] is None and row["status"] == "assigned"
-            ],
-            index=[
-                row["worker_id"]
-                for row in rows
-                if row["decision"] is None and row["status"] == "assigned"
-            ],
-            dtype="int64",
-        )
-        .groupby(level=0)
-        .sum()
+def _still_proposed(rows: list[dict], *, worker_id: str, leave_out: str | None) -> int:
+    """Points of the undecided rows a proposal gives the worker (leaving one household out)."""
+    return sum(
+        int(row["points"])
+        for row in rows
+        if row["decision"] is None
+        and row["status"] == "assigned"
+        and row["worker_id"] == worker_id
+        and row["household_id"] != leave_out
     )
-    capacity = []
-    for worker_id, worker in team.iterrows():
-        existing = int(week.open_points.get(worker_id, 0))
-        decided = _pending_points(db, week, worker_id)
-        still_proposed = int(proposed.get(worker_id, 0))
-        total = int(worker["capacity_points"])
-        capacity.append(
-            {
-                "worker_id": worker_id,
-                "skills": split_needs(worker["skills"]),
-                "active": bool(worker["active"]),
-                "capacity_points": total,
-                "existing_points": existing,
-                "decided_points": decided,
-                "proposed_points": still_proposed,
-                "free_points": total - existing - decided - still_proposed,
-            }
-        )
-    return capacity
+
+
+def worker_room(
+    db: ServiceDB,
+    week: LoadedWeek,
+    *,
+    worker_id: str,
+    rows: list[dict],
+    connection=None,
+    leave_out: str | None = None,
+) -> dict:
+    """One worker now, in points: partners' open cases, cases opened by decisions, what the
+    proposal's undecided rows still give them, and what is left (may be negative)."""
+    worker = week.workers.loc[worker_id]
+    total = int(worker["capacity_points"])
+    existing = int(week.open_points.get(worker_id, 0))
+    decided = _pending_points(db, week, worker_id, connection)
+    proposed = _still_proposed(rows, worker_id=worker_id, leave_out=leave_out)
+    return {
+        "worker_id": worker_id,
+        "skills": split_needs(worker["skills"]),
+        "active": bool(worker["active"]),
+        "capacity_points": total,
+        "existing_points": existing,
+        "decided_points": decided,
+        "proposed_points": proposed,
+        "free_points": total - existing - decided - proposed,
+    }
+
+
+def capacity_now(db: ServiceDB, *, week: LoadedWeek, locality: str, rows: list[dict]) -> list[dict]:
+    """Each worker of the locality now (worker_room), in worker order."""
+    team = week.workers.loc[week.workers["locality"] == locality].sort_values("worker_id")
+    return [worker_room(db, week, worker_id=worker_id, rows=rows) for worker_id in team.index]
 
 
 def proposal_document(db: ServiceDB, *, proposal_id: str) -> dict:
@@ -300,22 +304,13 @@ def worker_problem(
     """Why this worker may not take this household (None: the hard rules allow it)."""
     if worker_id not in week.workers.index:
         return f"there is no key worker {worker_id}"
-    worker = week.workers.loc[worker_id]
-    if not bool(worker["active"]):
-        return f"{worker_id} is not active (not taking new cases)"
-    neighbours = settings.allocation.get("neighbours", {}).get(row["locality"], [])
-    if worker["locality"] != row["locality"] and worker["locality"] not in neighbours:
-        return (
-            f"{worker_id} works in {worker['locality']}, which does not take households from "
-            f"{row['locality']}"
-        )
-    needs, skills = split_needs(row["needs"]), split_needs(worker["skills"])
-    if SAFEGUARDING_SKILL in needs and SAFEGUARDING_SKILL not in skills:
-        return (
-            f"the household needs a worker with domestic-abuse skill (safeguarding); "
-            f"{worker_id} does not have it"
-        )
-    return None
+    return worker_refusal(
+        worker_id=worker_id,
+        worker=week.workers.loc[worker_id],
+        household_locality=row["locality"],
+        needs=row["needs"],
+        neighbours=settings.allocation.get("neighbours", {}),
+    )
 
 
 def _chosen_worker(row: dict, decision: DecisionIn) -> str | None:
@@ -369,19 +364,27 @@ def _override_record(
 
 
 def _check_capacity(
-    connection, db: ServiceDB, week: LoadedWeek, *, worker_id: str, points: int
+    connection, db: ServiceDB, week: LoadedWeek, *, proposal_id: str, row: dict, worker_id: str
 ) -> None:
-    worker = week.workers.loc[worker_id]
-    used = int(week.open_points.get(worker_id, 0)) + _pending_points(
-        db, week, worker_id, connection
+    """Rule 4 (allocation.rules): the case fits in what the worker has free now, counting the
+    households this proposal still proposes to the worker (undecided rows other than this one)."""
+    rows = service_db.proposal_rows(connection, proposal_id)
+    room = worker_room(
+        db,
+        week,
+        worker_id=worker_id,
+        rows=rows,
+        connection=connection,
+        leave_out=row["household_id"],
     )
-    free = int(worker["capacity_points"]) - used
-    if points > free:
-        raise RuleBroken(
-            "worker_id",
-            f"{worker_id} has {max(free, 0)} of {int(worker['capacity_points'])} points free; "
-            f"this household needs {points}",
-        )
+    refusal = room_refusal(
+        worker_id=worker_id,
+        capacity_points=room["capacity_points"],
+        free_points=room["free_points"],
+        points=int(row["points"]),
+    )
+    if refusal:
+        raise RuleBroken("worker_id", refusal)
 
 
 def _reason(decision: DecisionIn) -> str:
@@ -507,7 +510,14 @@ def _decide_checked(*, principal, header, row, decision, settings, week, db) -> 
         )
     with db.write() as connection:
         if case is not None:
-            _check_capacity(connection, db, week, worker_id=chosen, points=case.complexity_points)
+            _check_capacity(
+                connection,
+                db,
+                week,
+                proposal_id=header["proposal_id"],
+                row=row,
+                worker_id=chosen,
+            )
         updated = service_db.decide_row(
             connection, decision=stored, version=decision.version, case=case
         )

@@ -29,14 +29,26 @@ def _decide(service, proposal, row, **fields):
 def test_decisions_are_exported_with_the_risk_band_and_reasons_that_were_shown(service):
     proposal = _proposal(service)
     assigned = [row for row in proposal["rows"] if row["status"] == "assigned"]
-    moved = next(row for row in assigned if row["worker_id"] != "KW9001")
-    kept, dropped = [row for row in assigned if row is not moved][:2]
+    # The proposal gave KW9001's room away: the household KW9001 loses makes room for the override.
+    dropped = max(
+        (row for row in assigned if row["worker_id"] == "KW9001"), key=lambda row: row["points"]
+    )
+    moved = next(
+        row
+        for row in assigned
+        if row["worker_id"] != "KW9001" and row["points"] <= dropped["points"]
+    )
+    kept = next(row for row in assigned if row not in (moved, dropped))
+    _decide(service, proposal, dropped, action="reject", reason="moving away")
     _decide(service, proposal, moved, action="override", worker_id="KW9001", reason="knows them")
     _decide(service, proposal, kept, action="accept")
-    _decide(service, proposal, dropped, action="reject", reason="moving away")
 
     # The audit log keeps what the manager saw, with the decision.
-    entry = service.audit_rows(action="decide", outcome="allowed")[0]
+    entry = next(
+        entry
+        for entry in service.audit_rows(action="decide", outcome="allowed")
+        if entry["target"] == f"household:{moved['household_id']}"
+    )
     detail = json.loads(entry["detail"])
     assert detail["shown_band"] == moved["band"] == risk_band(moved["risk"])
     assert detail["shown_reasons"] == moved["reasons"] and detail["overridden"] is True

@@ -50,9 +50,29 @@ def test_a_decision_form_without_the_csrf_secret_changes_nothing(service):
     assert _rows(service, proposal_id)[0]["decision"] is None
 
 
+def _waitlist_rows_of(service, proposal_id, worker_id, *, csrf) -> None:
+    """The proposal gives a worker's room away; a manager waitlists those rows to make room."""
+    for held in _rows(service, proposal_id):
+        if held["status"] != "assigned" or held["worker_id"] != worker_id:
+            continue
+        response = service.client.post(
+            f"/proposals/{proposal_id}/decide",
+            data={
+                "csrf_token": csrf,
+                "household_id": held["household_id"],
+                "version": held["version"],
+                "action": "waitlist",
+                "reason": "to make room",
+            },
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+
+
 def test_override_one_row_then_accept_the_rest(service):
     csrf = service.sign_in("manager")
     proposal_id, _ = _proposal_page(service)
+    _waitlist_rows_of(service, proposal_id, "KW9001", csrf=csrf)
     row = next(
         r
         for r in _rows(service, proposal_id)

@@ -13,7 +13,7 @@ import pytest
 
 from api import service_db
 from api.pipeline import current_tables
-from api.routes._proposals import worker_problem
+from api.routes._proposals import capacity_now, worker_problem
 from features.contract import table_dtypes
 
 
@@ -84,10 +84,18 @@ def test_accepting_opens_a_case_the_key_worker_then_sees(service, world):
     assert seen.status_code == 200 and worker_id in seen.json()["key_workers"]
 
 
+def _make_room(service, proposal, worker_id: str) -> None:
+    """Waitlist the rows the proposal gave the worker: their room is then free for an override."""
+    for held in _assigned(proposal, worker_id):
+        waitlisted = _decide(service, proposal, held, action="waitlist", reason="to make room")
+        assert waitlisted.status_code == 200, waitlisted.text
+
+
 def test_override_is_recorded_with_what_was_shown(service):
     proposal = _proposal(service)
     row = next(r for r in _assigned(proposal) if r["worker_id"] != "KW9001")
     chosen = "KW9001"
+    _make_room(service, proposal, chosen)
     response = _decide(
         service,
         proposal,
@@ -162,6 +170,10 @@ def test_an_override_beyond_the_workers_free_points_is_refused(service):
     ]
     first = small[0]
     second = next(row for row in small[1:] if row["worker_id"] != target)
+    # Rows the proposal gave KW9002 hold its room: waitlist them, so only `first` fills it.
+    for held in _assigned(proposal, target):
+        if held["household_id"] not in (first["household_id"], second["household_id"]):
+            _decide(service, proposal, held, action="waitlist", reason="to make room")
     action = "accept" if first["worker_id"] == target else "override"
     extra = {} if action == "accept" else {"worker_id": target, "reason": "has the time"}
     assert _decide(service, proposal, first, action=action, **extra).status_code == 200
@@ -283,3 +295,28 @@ def test_bad_decision_input_is_422_naming_the_field(service, fields, field):
     response = _decide(service, proposal, proposal["rows"][0], **fields)
     assert response.status_code == 422
     assert response.json()["detail"].startswith(field)
+
+
+def test_an_override_into_room_the_proposal_gave_others_is_refused_and_accept_all_fits(service):
+    """The room check counts the rows this proposal still gives the worker: an override that
+    would push them over is refused with the reason, and accepting the rest then fits."""
+    proposal = _proposal(service)
+    target = "KW9001"
+    row = next(r for r in _assigned(proposal) if r["worker_id"] != target)
+    response = _decide(
+        service, proposal, row, action="override", worker_id=target, reason="knows them"
+    )
+    assert response.status_code == 422
+    assert "points free" in response.json()["detail"]
+    csrf = service.sign_in("manager")
+    accepted = service.client.post(
+        f"/proposals/{proposal['proposal_id']}/accept-remaining",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303, accepted.text
+    rows = service_db.proposal_rows(service.db.read(), proposal["proposal_id"])
+    assert all(r["decision"] == "accept" for r in rows if r["status"] == "assigned")
+    week = service.app.state.service.weeks.current()
+    team = capacity_now(service.db, week=week, locality=proposal["locality"], rows=rows)
+    assert team and all(worker["free_points"] >= 0 for worker in team)

@@ -1,0 +1,108 @@
+"""The hard rules of allocation, written once: whether a worker may take a household, and whether
+a worker has room for a case.
+
+Everything that decides or checks an allocation calls these: the candidate pairs the optimiser
+sees (`allowed_pairs`, the same rule over a whole table), a manager's locks, the service's
+overrides and accepts, and the proposal's explanations. The same rule gives the same English
+message everywhere.
+
+The rules, in the order a refusal names them:
+1. the worker is active (taking new cases);
+2. the worker works in the household's locality, or in one the council lets take its households
+   (`neighbours`: household locality -> the other localities whose workers may take them);
+3. safeguarding: a household that needs SAFEGUARDING_SKILL goes only to a worker who has it;
+4. room: the case's points fit in the worker's free points (capacity minus open cases, cases
+   opened by decisions and cases already given this week).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.contract import SKILLS
+
+SAFEGUARDING_SKILL = "domestic_abuse"
+SKILL_BIT: dict[str, int] = {skill: 1 << position for position, skill in enumerate(SKILLS)}
+
+
+def split_skills(text: object) -> tuple[str, ...]:
+    """Semicolon-separated skills -> tuple in contract order, duplicates dropped (empty -> ())."""
+    if not isinstance(text, str):
+        return ()
+    named = {part.strip() for part in text.split(";") if part.strip()}
+    return tuple(skill for skill in SKILLS if skill in named)
+
+
+def skill_mask(text: object) -> int:
+    """Bit mask of a semicolon-separated skill list (bit i = SKILLS[i])."""
+    return sum(SKILL_BIT[skill] for skill in split_skills(text))
+
+
+def skill_label(skill: str) -> str:
+    """How a skill reads in a sentence."""
+    return {"asb": "anti-social behaviour"}.get(skill, skill.replace("_", " "))
+
+
+def needs_safeguarding(needs: object) -> bool:
+    """Whether a needs (or skills) list names the safeguarding skill."""
+    return SAFEGUARDING_SKILL in split_skills(needs)
+
+
+def places_for(locality: str, *, neighbours: Mapping[str, Sequence[str]]) -> list[str]:
+    """The localities whose workers may take households from `locality`, its own first."""
+    return [locality, *sorted(set(neighbours.get(locality, ())) - {locality})]
+
+
+def worker_refusal(
+    *,
+    worker_id: str,
+    worker: Mapping[str, object],
+    household_locality: str,
+    needs: object,
+    neighbours: Mapping[str, Sequence[str]],
+) -> str | None:
+    """Why the worker may not take the household (None: rules 1-3 allow it).
+
+    `worker` is the worker's row of the workers table (active, locality, skills).
+    """
+    if not bool(worker["active"]):
+        return f"{worker_id} is not active (not taking new cases)"
+    if worker["locality"] not in places_for(household_locality, neighbours=neighbours):
+        return (
+            f"{worker_id} works in {worker['locality']}, which may not take households from "
+            f"{household_locality}"
+        )
+    if needs_safeguarding(needs) and not needs_safeguarding(worker["skills"]):
+        return (
+            "the household needs a worker with domestic-abuse skill (safeguarding); "
+            f"{worker_id} does not have it"
+        )
+    return None
+
+
+def room_refusal(
+    *, worker_id: str, capacity_points: int, free_points: int, points: int
+) -> str | None:
+    """Why the worker has no room for a case of `points` (None: rule 4 allows it)."""
+    if points <= free_points:
+        return None
+    return (
+        f"{worker_id} has {max(int(free_points), 0)} of {int(capacity_points)} points free; "
+        f"this case needs {int(points)}"
+    )
+
+
+def allowed_pairs(pairs: pd.DataFrame) -> pd.Series:
+    """Rules 1 and 3 over a table of (household, worker) pairs: True where allowed.
+
+    `pairs` has `active` and the bit masks `need_mask` and `skill_mask` (skill_mask); rule 2 is
+    applied by joining on the allowed (locality, worker locality) table, which `places_for` gives.
+    """
+    bit = SKILL_BIT[SAFEGUARDING_SKILL]
+    needs_guard = (pairs["need_mask"].to_numpy(dtype=np.int64) & bit) != 0
+    has_skill = (pairs["skill_mask"].to_numpy(dtype=np.int64) & bit) != 0
+    allowed = pairs["active"].to_numpy(dtype=bool) & (~needs_guard | has_skill)
+    return pd.Series(allowed, index=pairs.index)
