@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test test-fast lint format bench clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: install
 
 test: install lint
 	$(BIN)/pytest
+
+# Everything but the tests marked slow (over 5 s each): under a minute.
+test-fast: install lint
+	$(BIN)/pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .
