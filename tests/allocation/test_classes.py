@@ -13,13 +13,13 @@ from allocation._classes import (
     household_classes,
 )
 from allocation._packing import effective_points, greedy_fill
-from allocation._propose import _prepare
+from allocation._prepare import prepare
 
 
 def week(seed: int, **changes):
     instance = random_instance(seed=seed, households=4000, workers=24)
     settings = AllocationSettings(top_n=90, **changes)
-    prepared = _prepare(
+    prepared = prepare(
         scores=instance.scores, workers=instance.workers, cases=instance.cases, settings=settings
     )
     return prepared.pairs, prepared.workers

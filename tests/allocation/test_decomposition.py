@@ -11,8 +11,8 @@ import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
-from allocation import AllocationSettings, _solver, random_instance
-from allocation._propose import _prepare
+from allocation import AllocationSettings, _stage_value, random_instance
+from allocation._prepare import prepare
 from allocation._solver import solve_allocation
 
 NEIGHBOURS = {
@@ -25,7 +25,7 @@ NEIGHBOURS = {
 def prepared_week(seed: int, neighbours: dict):
     instance = random_instance(seed=seed, households=4000, workers=24)
     settings = AllocationSettings(top_n=70, time_limit_s=10, neighbours=neighbours)
-    return _prepare(
+    return prepare(
         scores=instance.scores, workers=instance.workers, cases=instance.cases, settings=settings
     ), settings
 
@@ -97,12 +97,12 @@ def test_neighbour_rules_merge_localities_into_one_component():
 def test_without_a_highs_proof_the_relaxation_bound_is_used(monkeypatch):
     prepared, settings = prepared_week(2, {})
     pairs, workers = prepared.pairs, prepared.workers
-    solve = _solver._run_highs
+    solve = _stage_value.run_highs
 
     def unproved(model, settings, *, wall):
         return dataclasses.replace(solve(model, settings, wall=wall), status="X", proved=False)
 
-    monkeypatch.setattr(_solver, "_run_highs", unproved)
+    monkeypatch.setattr(_stage_value, "run_highs", unproved)
     chosen, parts = solve_allocation(pairs, workers=workers, settings=settings)
     free = dict(zip(workers["worker_id"], workers["free_points"], strict=True))
     best = per_pair_milp(pairs, free)
