@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from features._findings import Entry, Findings
-from features._sources import RawTable, Source, check_header
+from features._sources import Layout, RawTable, Source, check_header
 
 _UTF8_PIECE = 1 << 20
 
@@ -98,15 +97,6 @@ def _parse_csv(data: bytes, *, names: list[str], present: list[str]) -> tuple[pa
         ),
     )
     return table, invalid_rows
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a CSV file's records are: for each record (0 is the header), the physical line it
-    starts on (1-based) and its number of values. Blank lines are not records, as for the parser."""
-
-    lines: np.ndarray
-    values: np.ndarray
 
 
 def layout_of(source: Source) -> Layout:

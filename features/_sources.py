@@ -7,18 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features._findings import Arrow, Findings
 from features.contract import TABLE_NAMES, column_names
 
-if TYPE_CHECKING:
-    from features._csv import Layout
-
 FORMATS: tuple[str, ...] = ("csv", "parquet")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a CSV file's records are: for each record (0 is the header), the physical line it
+    starts on (1-based) and its number of values. Blank lines are not records, as for the parser."""
+
+    lines: np.ndarray
+    values: np.ndarray
 
 
 @dataclass
