@@ -31,6 +31,11 @@ from features.contract import CLOSE_REASONS, EVENT_TYPES, LOCALITIES, SKILLS, TE
 from features.ingest import ingest_folder  # noqa: E402
 from features.validation import read_extract  # noqa: E402
 
+try:  # the realistic city; the simple generator below stands in where experiments.city is absent
+    from experiments.city import generate_city, write_city
+except ImportError:  # pragma: no cover
+    generate_city = write_city = None
+
 EVENTS_PER_HOUSEHOLD = 30
 FIRST_DAY, DAYS = np.datetime64("2018-01-01"), 8 * 365
 CITY_END = date(2025, 3, 30)
@@ -158,9 +163,7 @@ def simple_city(folder: Path, *, households: int, seed: int, fmt: str) -> None:
 
 def simulated_city(folder: Path, *, households: int, seed: int, fmt: str) -> bool:
     """Write the synthetic city of experiments.city when that module is there."""
-    try:
-        from experiments.city import generate_city, write_city
-    except ImportError:
+    if generate_city is None:
         return False
     city = generate_city(households=households, seed=seed, end=CITY_END)
     write_city(city, folder, fmt=fmt)

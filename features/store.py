@@ -31,11 +31,11 @@ import pyarrow.parquet as pq
 
 from features.contract import TABLE_NAMES, column_names, table_dtypes
 
-try:  # POSIX: the lock is released by the kernel even if the process dies.
+# POSIX: the lock is released by the kernel even if the process dies. Windows has no fcntl; one
+# ingest at a time is then on trust.
+try:
     import fcntl
-except (
-    ImportError
-):  # pragma: no cover - Windows has no fcntl; one ingest at a time is then on trust
+except ImportError:  # pragma: no cover
     fcntl = None
 
 STORE_DIR = "store"

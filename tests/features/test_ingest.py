@@ -16,7 +16,7 @@ import features.store
 from features.contract import TABLE_NAMES, table_dtypes
 from features.ingest import ingest_folder
 from features.store import EmptyStoreError, Store, StoreBusyError, StoreError
-from features.validation import ContractError
+from features.validation import ContractError, read_extract
 
 _NOT_DATA = {"ingest-log.jsonl", ".lock"}
 
@@ -85,8 +85,6 @@ def test_ingest_makes_a_current_snapshot_read_back_in_canonical_dtypes(extract_d
 
 
 def test_the_store_returns_what_validation_loaded(extract_dir, home):
-    from features.validation import read_extract
-
     loaded = read_extract(extract_dir)
     ingest_folder(extract_dir, home=home)
 
