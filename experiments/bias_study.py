@@ -38,17 +38,12 @@ from experiments.fairness import (
     fairness_gate,
     fit_group_cut_offs,
     group_aware_adjustment,
-    household_groups,
 )
+from experiments.promotion import PromotionDecision, promote
+from experiments.registry import train
 from features.contract import ETHNICITIES, EVENT_TYPES, LOCALITIES, TABLE_NAMES
-from models import (
-    HoldoutPredictions,
-    PromotionDecision,
-    TrainSettings,
-    holdout_predictions,
-    promote,
-    train,
-)
+from features.groups import groups_as_of_tables, household_groups
+from models import HoldoutPredictions, TrainSettings, holdout_predictions
 
 # Fast but faithful: the product's model and temporal design with fewer dates and trees.
 STUDY_SETTINGS: dict[str, object] = {
@@ -498,7 +493,11 @@ def reweighting_study(
             ),
         ):
             (latest,) = holdout_predictions(
-                tables=tables, as_of=city.end, settings=arm_settings, last=1
+                tables=tables,
+                as_of=city.end,
+                settings=arm_settings,
+                last=1,
+                groups_as_of=groups_as_of_tables(tables),
             )
             rows.append(
                 _reweighting_row(latest, tables=tables, gate=gate, group=(audited, value))

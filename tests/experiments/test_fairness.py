@@ -29,8 +29,6 @@ from experiments.fairness import (
     fairness_promotion_check,
     fit_group_cut_offs,
     group_aware_adjustment,
-    group_sample_weights,
-    household_groups,
 )
 from experiments.model_card import fairness_section
 from experiments.transparency import (
@@ -41,7 +39,8 @@ from experiments.transparency import (
 )
 from features.build import features_as_of, prepare_tables
 from features.contract import EVENT_TYPES, table_dtypes
-from models import TrainSettings
+from features.groups import household_groups
+from models import TrainSettings, group_sample_weights
 from models._estimator import check_no_protected_features
 
 ATTRIBUTES = ("sex", "ethnicity", "disability", "age_band", "locality")

@@ -10,16 +10,10 @@ import pandas as pd
 import pytest
 
 from experiments import tracking
-from models import (
-    MODEL_NAME,
-    Gate,
-    load_champion,
-    log_outcome,
-    promote,
-    score_households,
-    train,
-    write_scores,
-)
+from experiments.gates import Gate
+from experiments.promotion import promote
+from experiments.registry import load_champion, log_outcome, train
+from models import MODEL_NAME, score_households, write_scores
 
 
 def _uri(home) -> str:

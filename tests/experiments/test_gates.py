@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from experiments.fairness import audit_metrics, bias_audit
-from models import PROMOTION_GATES, TrainSettings, evaluate_gates, settings_from_mapping
-from models._settings import settings_from_file
+from experiments.gates import PROMOTION_GATES, evaluate_gates
+from models import TrainSettings
 
 
 def _fair_audit_metrics() -> dict[str, float]:
@@ -94,18 +93,3 @@ def test_a_missing_metric_fails_the_gate_rather_than_passing_it():
     without_ece = {key: value for key, value in GOOD.items() if key != "holdout_model_ece"}
     result = _results(without_ece)["calibration"]
     assert not result.passed and "holdout_model_ece" in result.message
-
-
-def test_settings_from_configuration_accept_lists_and_refuse_unknown_names(tmp_path):
-    settings = settings_from_mapping({"folds": 3, "crisis_types": ["arrest", "deliberate_fire"]})
-    assert settings.folds == 3 and settings.crisis_types == ("arrest", "deliberate_fire")
-    with pytest.raises(ValueError, match="unknown training settings: fold"):
-        settings_from_mapping({"fold": 3})
-    with pytest.raises(ValueError, match="crisis_types"):
-        settings_from_mapping({"crisis_types": ["not_an_event"]})
-    config = tmp_path / "training.yaml"
-    config.write_text("step_weeks: 2\npromote_metric: average_precision\n")
-    assert settings_from_file(config).step_weeks == 2
-    config.write_text("promote_metric: accuracy\n")
-    with pytest.raises(ValueError, match="training.yaml"):
-        settings_from_file(config)

@@ -1,22 +1,13 @@
-"""Training runs, promotion and the champion: the model's life cycle in the MLflow registry.
+"""Promotion: the challenger becomes the champion only if it passes every gate.
 
-- `train` cross-validates, fits the final model and logs one MLflow run (parameters, data snapshot,
-  features, metrics, plots, model card, the model files), registered as a new version of
-  `household-escalation` with the alias `challenger`.
-- Every run audits the latest holdout for bias (experiments.fairness): the table
-  (`fairness_audit.csv`), the chart (`plots/fairness_audit.png`), the gate's inputs as metrics
-  (`fairness/...`), the verdict as the tag `fairness_gate`, and a fairness section in the card.
-- `promote` moves `champion` to the challenger only if every gate passes, the fairness gate with
-  the council's policy; each decision (and each refusal) is appended to
+- `promote` moves `champion` to the challenger only if every gate passes (experiments.gates), the
+  fairness gate with the council's policy; each decision (and each refusal) is appended to
   `<home>/audit/promotions.jsonl`. A new champion gets its model card and Algorithmic
   Transparency Recording Standard record in `<home>/governance/` (and in its run).
 - A council may accept specific fairness findings at promotion (`accepted`: each names one
   attribute, group and metric, with a reason and a review date); the fairness gate then passes
   only if they cover every failure. Accepted findings are recorded with who and when in the
   audit log, the version's tags, the model card and the transparency record.
-- `load_champion` loads the version `champion` points at; scoring always uses it.
-
-No household-level data goes into the tracking store: only aggregates, plots and the model.
 """
 
 from __future__ import annotations
@@ -30,54 +21,18 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
-
 from experiments import tracking
-from experiments.fairness import (
-    AcceptedFinding,
-    FairnessGate,
-    audit_chart,
-    audit_metrics,
-    fairness_gate,
-)
-from experiments.fairness import GateResult as FairnessVerdict
-from experiments.model_card import accepted_findings_section, render_model_card
-from experiments.plots import calibration_plot, feature_importance_plot, precision_at_k_plot
+from experiments.fairness import AcceptedFinding, FairnessGate
+from experiments.gates import Gate, GateResult, evaluate_gates, promotion_gates
+from experiments.model_card import accepted_findings_section
 from experiments.transparency import transparency_record
-from models._gates import Gate, GateResult, evaluate_gates, promotion_gates
-from models._persist import ChampionModel, load_model, save_model
-from models._settings import MODEL_NAME, TrainSettings
-from models._train import TrainingOutcome, fit_and_evaluate
+from models import TrainSettings
 
 AUDIT_FILE = Path("audit") / "promotions.jsonl"
 GOVERNANCE_DIR = Path("governance")
 CURRENT_RECORD = "transparency-record.md"
-FAIRNESS_TABLE = "fairness_audit.csv"
 # The fairness findings accepted at a champion's promotion ([] when none), beside its record.
 ACCEPTED_FILE = "accepted_findings.json"
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """A logged training run: where it is, and what it measured."""
-
-    run_id: str
-    model_name: str
-    model_version: str
-    metrics: pd.DataFrame
-    outcome: TrainingOutcome
-    # The bias audit's verdict under the policy the run was trained with (None: not audited).
-    fairness_gate: FairnessVerdict | None = None
-
-    def headline(self) -> dict[str, float]:
-        """Holdout metrics of the model and baselines, for a one-screen summary."""
-        holdout = self.metrics.loc[self.metrics["fold"] == "holdout"].set_index("model")
-        columns = ["auc", "average_precision", "brier", "ece", "precision_at_capacity"]
-        return {
-            f"{model}_{column}": float(holdout.loc[model, column])
-            for model in holdout.index
-            for column in columns
-        }
 
 
 @dataclass(frozen=True)
@@ -112,204 +67,6 @@ class PromotionDecision:
 
     def to_record(self) -> dict[str, object]:
         return asdict(self) | {"decision": "promoted" if self.promoted else "refused"}
-
-
-def _folds_for_card(outcome: TrainingOutcome) -> list[dict[str, str]]:
-    def dates(values) -> str:
-        return ", ".join(str(value.date()) for value in values)
-
-    return [
-        {
-            "number": str(fold.number),
-            "tree_as_of": dates(fold.window.tree_as_of),
-            "calibration_as_of": str(fold.window.calibration_as_of.date()),
-            "test_as_of": str(fold.test_as_of.date()),
-        }
-        for fold in outcome.folds
-    ]
-
-
-def write_run_artifacts(
-    outcome: TrainingOutcome,
-    *,
-    directory: Path,
-    snapshot_id: str,
-    settings: TrainSettings,
-    explain_features: pd.DataFrame | None = None,
-    fairness: FairnessGate | None = None,
-) -> Path:
-    """The run's files: model/, plots/, tables as CSV, the feature list, the bias audit and the
-    model card (its fairness verdict judged with `fairness`, default the product's policy)."""
-    fairness = fairness or FairnessGate()
-    save_model(outcome.model, directory / "model", horizon_weeks=settings.horizon_weeks)
-    outcome.metrics.to_csv(directory / "metrics.csv", index=False)
-    outcome.calibration.to_csv(directory / "calibration.csv", index=False)
-    outcome.precision_curves.to_csv(directory / "precision_at_k.csv", index=False)
-    outcome.importance.to_csv(directory / "feature_importance.csv", index=False)
-    if outcome.truth is not None:
-        outcome.truth.to_csv(directory / "truth_comparison.csv", index=False)
-    folds = _folds_for_card(outcome)
-    (directory / "features.json").write_text(json.dumps(outcome.model.feature_names_, indent=1))
-    (directory / "folds.json").write_text(json.dumps(folds, indent=1))
-    pooled = outcome.calibration.loc[outcome.calibration["fold"] == "all"]
-    calibration_plot(pooled, path=directory / "plots" / "calibration.png")
-    precision_at_k_plot(outcome.precision_curves, path=directory / "plots" / "precision_at_k.png")
-    feature_importance_plot(outcome.importance, path=directory / "plots" / "feature_importance.png")
-    verdict = None
-    if outcome.fairness is not None:
-        outcome.fairness.to_csv(directory / FAIRNESS_TABLE, index=False)
-        audit_chart(outcome.fairness, settings=fairness).savefig(
-            directory / "plots" / "fairness_audit.png", dpi=80
-        )
-        verdict = fairness_gate(outcome.fairness, settings=fairness)
-    (directory / "data_summary.json").write_text(json.dumps(outcome.data_summary, indent=1))
-    card = render_model_card(
-        model_name=settings.model_name,
-        snapshot_id=snapshot_id,
-        data_summary=outcome.data_summary,
-        settings=settings.as_params(),
-        folds=folds,
-        metrics=outcome.metrics,
-        churn=outcome.churn,
-        truth=outcome.truth,
-        fairness=outcome.fairness,
-        fairness_gate=verdict,
-        gate_settings=fairness,
-    )
-    if explain_features is not None:
-        card += _global_explanation(outcome, features=explain_features, directory=directory)
-    (directory / "model_card.md").write_text(card, encoding="utf-8")
-    return directory
-
-
-def _global_explanation(
-    outcome: TrainingOutcome, *, features: pd.DataFrame, directory: Path
-) -> str:
-    """SHAP summary and dependence plots, and the effect-direction check as a model card section."""
-    from experiments.shap_plots import global_explanation_plots
-    from models.explain import effect_direction_checks
-
-    booster = outcome.model.booster_
-    global_explanation_plots(booster, features, directory / "plots" / "shap")
-    checks = effect_direction_checks(booster=booster, features=features)
-    checks.to_csv(directory / "effect_directions.csv", index=False)
-    passed = int((checks["status"] == "pass").sum())
-    failed = int((checks["status"] == "fail").sum())
-    header = "| " + " | ".join(checks.columns) + " |"
-    rule = "|" + "---|" * len(checks.columns)
-    cells = checks.map(lambda value: f"{value:.3f}" if isinstance(value, float) else str(value))
-    rows = ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
-    return "\n".join(
-        [
-            "",
-            "## Direction of the main effects",
-            "",
-            "Does more of a reviewed indicator ever lower the risk? One check per indicator on the",
-            f"{len(features):,} holdout households, from the exact SHAP values: {passed} pass,",
-            f"{failed} fail, {len(checks) - passed - failed} not tested (the model never varies",
-            "them). A failure is for a person to review before promotion.",
-            "",
-            header,
-            rule,
-            *rows,
-            "",
-        ]
-    )
-
-
-def _run_tags(
-    outcome: TrainingOutcome, *, snapshot_id: str, verdict: FairnessVerdict | None
-) -> dict[str, str]:
-    tags = {
-        "snapshot_id": snapshot_id,
-        "evaluation_as_of": outcome.data_summary["evaluation_as_of"],
-        "holdout_as_of": str(outcome.holdout.test_as_of.date()),
-        "calibration_method": outcome.model.calibrator_.method,
-    }
-    if outcome.fairness is None or verdict is None:
-        return tags | {"fairness_gate": "not audited"}
-    return tags | {
-        "fairness_gate": "passed" if verdict.passed else "failed",
-        # Group names and rates only: aggregates, never a household.
-        "fairness_gate_message": verdict.message[:4000],
-        "fairness_k": str(int(outcome.fairness["k"].iloc[0])),
-    }
-
-
-def log_outcome(
-    outcome: TrainingOutcome,
-    *,
-    snapshot_id: str,
-    settings: TrainSettings,
-    home: str | Path,
-    tracking_uri: str | None = None,
-    explain_features: pd.DataFrame | None = None,
-    fairness: FairnessGate | None = None,
-) -> TrainResult:
-    """Log a fitted outcome as an MLflow run; its model becomes the new `challenger` version.
-
-    With `explain_features` (the holdout households' features) the run also gets the global SHAP
-    view and the effect-direction check in its model card. The bias audit is logged as a table,
-    a chart, flat metrics and the `fairness_gate` tag (judged with `fairness`).
-    """
-    fairness = fairness or FairnessGate()
-    uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
-    verdict = (
-        None if outcome.fairness is None else fairness_gate(outcome.fairness, settings=fairness)
-    )
-    tags = _run_tags(outcome, snapshot_id=snapshot_id, verdict=verdict)
-    params = settings.as_params() | tags | {"feature_count": str(len(outcome.model.feature_names_))}
-    with tempfile.TemporaryDirectory(prefix="rebalance-run-") as scratch:
-        artifacts = write_run_artifacts(
-            outcome,
-            directory=Path(scratch),
-            snapshot_id=snapshot_id,
-            settings=settings,
-            explain_features=explain_features,
-            fairness=fairness,
-        )
-        registered = tracking.log_training_run(
-            tracking_uri=uri,
-            model_name=settings.model_name,
-            run_name=f"escalation-{tags['evaluation_as_of']}",
-            params=params,
-            tags=tags,
-            metrics=outcome.flat_metrics()
-            | ({} if outcome.fairness is None else audit_metrics(outcome.fairness)),
-            artifacts_dir=artifacts,
-        )
-    return TrainResult(
-        run_id=registered.run_id,
-        model_name=settings.model_name,
-        model_version=registered.version,
-        metrics=outcome.metrics,
-        outcome=outcome,
-        fairness_gate=verdict,
-    )
-
-
-def train(
-    *,
-    tables: Mapping[str, pd.DataFrame],
-    snapshot_id: str,
-    as_of,
-    settings: TrainSettings,
-    home: str | Path,
-    tracking_uri: str | None = None,
-    truth: pd.DataFrame | None = None,
-    fairness: FairnessGate | None = None,
-) -> TrainResult:
-    """Cross-validate, fit, audit and log a model; the new version becomes the `challenger`."""
-    outcome = fit_and_evaluate(tables=tables, as_of=as_of, settings=settings, truth=truth)
-    return log_outcome(
-        outcome,
-        snapshot_id=snapshot_id,
-        settings=settings,
-        home=home,
-        tracking_uri=tracking_uri,
-        explain_features=outcome.holdout_features,
-        fairness=fairness,
-    )
 
 
 def append_audit_record(home: str | Path, record: Mapping[str, object]) -> Path:
@@ -536,33 +293,3 @@ def write_governance_records(
         folder / ACCEPTED_FILE,
         folder.parent / CURRENT_RECORD,
     ]
-
-
-def load_champion(
-    *, home: str | Path, tracking_uri: str | None = None, model_name: str = MODEL_NAME
-) -> ChampionModel:
-    """The model version the `champion` alias points at, loaded for scoring."""
-    uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
-    champion = tracking.version_by_alias(
-        tracking_uri=uri, model_name=model_name, alias=tracking.CHAMPION
-    )
-    if champion is None:
-        raise LookupError(
-            f"no champion version of {model_name} yet: train a model and promote it "
-            "(`rebalance train --as-of DATE --promote`)"
-        )
-    with tempfile.TemporaryDirectory(prefix="rebalance-model-") as scratch:
-        directory = tracking.download_run_artifacts(
-            tracking_uri=uri,
-            run_id=champion.run_id,
-            path=tracking.MODEL_ARTIFACT_PATH,
-            dst=Path(scratch),
-        )
-        estimator, metadata = load_model(directory)
-    return ChampionModel(
-        estimator=estimator,
-        name=model_name,
-        version=champion.version,
-        run_id=champion.run_id,
-        horizon_weeks=int(metadata["horizon_weeks"]),
-    )

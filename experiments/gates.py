@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from experiments.fairness import AcceptedFinding, FairnessGate, fairness_promotion_check
-from models._settings import TrainSettings
+from models import TrainSettings
 
 Metrics = Mapping[str, float]
 
