@@ -20,9 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
-from experiments._simulation_policies import POLICY_NAMES  # noqa: E402
-from experiments.outcomes import MEASURES, aggregate_outcomes, did_table  # noqa: E402
 from experiments.plots import save_figure  # noqa: E402
+from experiments.simulation._outcomes import MEASURES, aggregate_outcomes, did_table  # noqa: E402
+from experiments.simulation._policies import POLICY_NAMES  # noqa: E402
 
 PLOT_MEASURES: tuple[str, ...] = (
     "crises",

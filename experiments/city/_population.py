@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments._city_places import WARDS, ward_ethnicity_mix, ward_locality_index
+from experiments.city._places import WARDS, ward_ethnicity_mix, ward_locality_index
 from features.contract import DISABILITY, ETHNICITIES, LOCALITIES, SEXES, SKILLS, TENURES
 
 MAX_ADULTS = 4

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments._city_calendar import calendar_year, next_month_start
-from experiments._city_draws import Draws
-from experiments._city_dynamics import STATES, NeedDynamics
-from experiments._city_population import DOMAINS, NOT_A_MEMBER, Population
+from experiments.city._calendar import calendar_year, next_month_start
+from experiments.city._draws import Draws
+from experiments.city._dynamics import STATES, NeedDynamics
+from experiments.city._population import DOMAINS, NOT_A_MEMBER, Population
 from features.contract import CRISIS_EVENT_TYPES, EVENT_TYPES, TENURES
 
 EVENT_NAMES: tuple[str, ...] = tuple(EVENT_TYPES)

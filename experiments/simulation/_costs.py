@@ -1,4 +1,4 @@
-"""The unit cost table (experiments/costs.toml) and cost avoided by agency.
+"""The unit cost table (experiments/simulation/costs.toml) and cost avoided by agency.
 
 Cost avoided by agency = (events under the no-new-cases baseline - events under the policy) x
 unit cost, summed over event types; the total is the sum of the agencies by construction.

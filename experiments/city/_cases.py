@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from experiments._city_population import DOMAIN_SKILLS, DOMAINS, Population
+from experiments.city._population import DOMAIN_SKILLS, DOMAINS, Population
 from features.contract import CLOSE_REASONS, SKILLS, TENURES
 
 NOT_CLOSED = -1

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from allocation import AllocationSettings, greedy_allocation, propose_allocation
-from experiments._simulation_features import no_events
+from experiments.simulation._features import no_events
 from models import ranking_order
 from models.explain import explain_households
 

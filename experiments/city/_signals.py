@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments._city_calendar import academic_year
-from experiments._city_draws import Draws
-from experiments._city_events import EVENT_NAMES, EventBatch, event_batch
-from experiments._city_population import DOMAINS, Population
+from experiments.city._calendar import academic_year
+from experiments.city._draws import Draws
+from experiments.city._events import EVENT_NAMES, EventBatch, event_batch
+from experiments.city._population import DOMAINS, Population
 
 # Chance of missing a week's rent / a council-tax instalment, by tier.
 RENT_MISS: tuple[float, float, float, float] = (0.008, 0.03, 0.10, 0.22)

@@ -16,10 +16,10 @@ import pyarrow.compute as pa_compute
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
-from experiments._city_cases import NOT_CLOSED, CaseBook
-from experiments._city_events import EVENT_NAMES, NO_PERSON, EventBatch
-from experiments._city_places import WARDS
-from experiments._city_population import NOT_A_MEMBER, Population, Workforce
+from experiments.city._cases import NOT_CLOSED, CaseBook
+from experiments.city._events import EVENT_NAMES, NO_PERSON, EventBatch
+from experiments.city._places import WARDS
+from experiments.city._population import NOT_A_MEMBER, Population, Workforce
 from features.contract import (
     CLOSE_REASONS,
     DISABILITY,
