@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.fairness import FairnessGate, audit_chart, fairness_gate
+from experiments.markdown import render
 from experiments.model_card import render_model_card
 from experiments.plots import calibration_plot, feature_importance_plot, precision_at_k_plot
 from experiments.shap_plots import global_explanation_plots
@@ -100,23 +101,13 @@ def _global_explanation(
     checks.to_csv(directory / "effect_directions.csv", index=False)
     passed = int((checks["status"] == "pass").sum())
     failed = int((checks["status"] == "fail").sum())
-    header = "| " + " | ".join(checks.columns) + " |"
-    rule = "|" + "---|" * len(checks.columns)
     cells = checks.map(lambda value: f"{value:.3f}" if isinstance(value, float) else str(value))
-    rows = ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
-    return "\n".join(
-        [
-            "",
-            "## Direction of the main effects",
-            "",
-            "Does more of a reviewed indicator ever lower the risk? One check per indicator on the",
-            f"{len(features):,} holdout households, from the exact SHAP values: {passed} pass,",
-            f"{failed} fail, {len(checks) - passed - failed} not tested (the model never varies",
-            "them). A failure is for a person to review before promotion.",
-            "",
-            header,
-            rule,
-            *rows,
-            "",
-        ]
+    return render(
+        "effect_directions.md.j2",
+        households=len(features),
+        passed=passed,
+        failed=failed,
+        untested=len(checks) - passed - failed,
+        columns=list(checks.columns),
+        rows=[list(row) for row in cells.itertuples(index=False)],
     )

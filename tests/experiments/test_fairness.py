@@ -31,12 +31,8 @@ from experiments.fairness import (
     group_aware_adjustment,
 )
 from experiments.model_card import fairness_section
-from experiments.transparency import (
-    override_record,
-    risk_band,
-    summarise_overrides,
-    transparency_record,
-)
+from experiments.overrides import override_record, risk_band, summarise_overrides
+from experiments.transparency import transparency_record
 from features.build import features_as_of, prepare_tables
 from features.contract import EVENT_TYPES, table_dtypes
 from features.groups import household_groups
