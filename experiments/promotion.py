@@ -193,10 +193,7 @@ def promote(
         gates = promotion_gates(fairness, accepted=accepted, today=now.date())
     uri = tracking.resolve_tracking_uri(home=home, tracking_uri=tracking_uri)
     name = settings.model_name
-    challenger, champion = (
-        tracking.version_by_alias(tracking_uri=uri, model_name=name, alias=alias)
-        for alias in (tracking.CHALLENGER, tracking.CHAMPION)
-    )
+    challenger, champion = _challenger_and_champion(uri=uri, model_name=name)
     promoted, results, message = (
         (False, (), "no challenger to promote: train a model first")
         if challenger is None
@@ -205,10 +202,7 @@ def promote(
         )
     )
     if promoted:
-        tracking.set_alias(
-            tracking_uri=uri, model_name=name, alias=tracking.CHAMPION, version=challenger.version
-        )
-        tracking.remove_alias(tracking_uri=uri, model_name=name, alias=tracking.CHALLENGER)
+        _make_champion(uri=uri, model_name=name, version=challenger.version)
     before = champion.version if champion else None
     decided_at = now.isoformat(timespec="seconds")
     accepted_findings, unused = _accepted_at_promotion(results, by=operator, at=decided_at)
@@ -233,6 +227,23 @@ def promote(
         decision = replace(decision, records=tuple(str(path) for path in records))
     _record(decision, uri=uri, home=home)
     return decision
+
+
+def _challenger_and_champion(
+    *, uri: str, model_name: str
+) -> tuple[tracking.RegisteredVersion | None, tracking.RegisteredVersion | None]:
+    return tuple(
+        tracking.version_by_alias(tracking_uri=uri, model_name=model_name, alias=alias)
+        for alias in (tracking.CHALLENGER, tracking.CHAMPION)
+    )
+
+
+def _make_champion(*, uri: str, model_name: str, version: str) -> None:
+    """Point `champion` at the version and clear `challenger`."""
+    tracking.set_alias(
+        tracking_uri=uri, model_name=model_name, alias=tracking.CHAMPION, version=version
+    )
+    tracking.remove_alias(tracking_uri=uri, model_name=model_name, alias=tracking.CHALLENGER)
 
 
 def governance_dir(home: str | Path, *, version: str) -> Path:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date
 
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from experiments.bias_study._arms import ARMS, STUDY_SETTINGS
 from experiments.bias_study._report import group_row
@@ -84,8 +85,6 @@ def _reweighting_row(
     gate: FairnessGate,
     group: tuple[str, str],
 ) -> dict[str, object]:
-    from sklearn.metrics import roc_auc_score
-
     audit = audit_for_run(
         predictions=latest.predictions,
         tables=tables,

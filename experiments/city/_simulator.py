@@ -47,12 +47,13 @@ from experiments.city._events import (
     incident_household_factors,
     incident_state_multipliers,
 )
-from experiments.city._population import draw_population, draw_workforce
+from experiments.city._population import draw_population
 from experiments.city._recording import UnderReporting, keep_probability
 from experiments.city._tables import (
     events_frame,
 )
 from experiments.city._views import CityRecords
+from experiments.city._workforce import draw_workforce
 
 
 class CitySimulator(CaseworkSteps, CityRecords):

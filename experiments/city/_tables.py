@@ -19,7 +19,8 @@ import pyarrow.parquet as pa_parquet
 from experiments.city._cases import NOT_CLOSED, CaseBook
 from experiments.city._events import EVENT_NAMES, NO_PERSON, EventBatch
 from experiments.city._places import WARDS
-from experiments.city._population import NOT_A_MEMBER, Population, Workforce
+from experiments.city._population import NOT_A_MEMBER, Population
+from experiments.city._workforce import Workforce
 from features.contract import (
     CLOSE_REASONS,
     DISABILITY,

@@ -91,6 +91,27 @@ def did_plot(panel: pd.DataFrame, *, early_wards: tuple[str, ...], path: Path) -
     return save_figure(figure, path, dpi=100)
 
 
+def _write_did(result, *, out: Path, paths: dict[str, Path], plots: list[Path]) -> pd.DataFrame:
+    """The staggered roll-out's difference in differences (did.csv and its plot) of the main
+    policy run; adds to `paths` and `plots`."""
+    settings, outcomes = result.settings, result.outcomes
+    ran = list(dict.fromkeys(outcomes["policy"]))
+    main = next((p for p in ("product", "oracle", "greedy") if p in ran), ran[0])
+    panel = outcomes.loc[outcomes["policy"] == main]
+    did = did_table(
+        panel,
+        early_wards=result.early_wards,
+        pre_weeks=(-settings.pre_weeks, 0),
+        post_weeks=(0, settings.late_start_week),
+    ).assign(policy=main)
+    paths["did"] = out / "did.csv"
+    did.to_csv(paths["did"], index=False, float_format="%.6g")
+    plots.append(
+        did_plot(panel, early_wards=result.early_wards, path=out / "plots" / "did_crises.png")
+    )
+    return did
+
+
 def write_results(
     result,
     out: Path,
@@ -135,20 +156,7 @@ def write_results(
     plots.append(cost_plot(costs, path=out / "plots" / "cost_by_agency.png"))
     did = None
     if settings.rollout == "staggered" and result.early_wards:
-        ran = list(dict.fromkeys(outcomes["policy"]))
-        main = next((p for p in ("product", "oracle", "greedy") if p in ran), ran[0])
-        panel = outcomes.loc[outcomes["policy"] == main]
-        did = did_table(
-            panel,
-            early_wards=result.early_wards,
-            pre_weeks=(-settings.pre_weeks, 0),
-            post_weeks=(0, settings.late_start_week),
-        ).assign(policy=main)
-        paths["did"] = out / "did.csv"
-        did.to_csv(paths["did"], index=False, float_format="%.6g")
-        plots.append(
-            did_plot(panel, early_wards=result.early_wards, path=out / "plots" / "did_crises.png")
-        )
+        did = _write_did(result, out=out, paths=paths, plots=plots)
     summary = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": settings.as_dict(),

@@ -111,25 +111,15 @@ def simulate(
     rows, costs, events, weekly, outcomes = [], [], [], [], []
     info = dict(model_info or {})
     for seed in settings.seeds:
-        history = (histories or {}).get(seed)
-        if history is None:
-            say(f"seed {seed}: {settings.history_weeks} weeks of history")
-            history = run_history(settings, seed=seed)
-        elif history.key != settings.history_key() or history.seed != seed:
-            raise ValueError(f"the history given for seed {seed} was run with other settings")
+        history = _history_of(seed, settings=settings, histories=histories or {}, say=say)
         if model is None and set(settings.run_policies()) != {"none"}:
             say("training the escalation model on the history")
             model, info = train_simulation_model(history, cache_dir=cache_dir)
         if settings.rollout == "staggered":
             early_wards = rollout_wards(history.index, seed=settings.rollout_seed)
-        runs = {}
-        for policy in settings.run_policies():
-            started = time.perf_counter()
-            runs[policy], seconds = run_policy(
-                history, policy=policy, settings=settings, model=model, early_wards=early_wards
-            )
-            say(f"seed {seed}: {policy} in {time.perf_counter() - started:.1f} s")
-            info.setdefault("stage_seconds", {})[f"{policy}/{seed}"] = seconds
+        runs = _run_policies(
+            history, settings=settings, model=model, early_wards=early_wards, info=info, say=say
+        )
         for policy, run in runs.items():
             row, by_agency = _run_row(run, runs["none"], unit_costs=unit_costs)
             rows.append(row)
@@ -159,3 +149,37 @@ def simulate(
         early_wards=early_wards,
         model=info,
     )
+
+
+def _history_of(
+    seed: int, *, settings: SimulationSettings, histories: dict[int, History], say: Progress
+) -> History:
+    """The seed's history: the one given (checked against the settings) or a new run."""
+    history = histories.get(seed)
+    if history is None:
+        say(f"seed {seed}: {settings.history_weeks} weeks of history")
+        return run_history(settings, seed=seed)
+    if history.key != settings.history_key() or history.seed != seed:
+        raise ValueError(f"the history given for seed {seed} was run with other settings")
+    return history
+
+
+def _run_policies(
+    history: History,
+    *,
+    settings: SimulationSettings,
+    model,
+    early_wards: tuple[str, ...],
+    info: dict,
+    say: Progress,
+) -> dict[str, PolicyRun]:
+    """Every policy on one seed's city; each run's stage seconds go into `info`."""
+    runs = {}
+    for policy in settings.run_policies():
+        started = time.perf_counter()
+        runs[policy], seconds = run_policy(
+            history, policy=policy, settings=settings, model=model, early_wards=early_wards
+        )
+        say(f"seed {history.seed}: {policy} in {time.perf_counter() - started:.1f} s")
+        info.setdefault("stage_seconds", {})[f"{policy}/{history.seed}"] = seconds
+    return runs
