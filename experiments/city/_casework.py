@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.city import _cases as casework
+import experiments.city._cases as casework
 from experiments.city._checks import validate_allocations
 from experiments.city._draws import Draws
 from experiments.city._dynamics import (

@@ -14,8 +14,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from experiments.city import _cases as casework
-from experiments.city import _signals as signals
+import experiments.city._cases as casework
+import experiments.city._signals as signals
 from experiments.city._calendar import (
     instalment_days,
     month_ends,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+import experiments.simulation._features as live
 from experiments.city import CitySimulator
-from experiments.simulation import _features as live
 from experiments.simulation._outcomes import (
     ward_index,
     ward_week_outcomes,

@@ -10,9 +10,9 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+import experiments.simulation._features as live
 from allocation import AllocationSettings
 from experiments.city import CitySimulator
-from experiments.simulation import _features as live
 from experiments.simulation._outcomes import (
     WardIndex,
     ward_week_outcomes,

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+import experiments.simulation._features as live
 from experiments.city import CitySimulator
-from experiments.simulation import _features as live
 from experiments.simulation._outcomes import (
     WardIndex,
 )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import experiments.simulation._features as live
 from experiments.city._draws import KeyedDraws
 from experiments.simulation import (
     SimulationSettings,
@@ -28,7 +29,6 @@ from experiments.simulation import (
     simulate,
     train_simulation_model,
 )
-from experiments.simulation import _features as live
 from experiments.simulation._outcomes import rollout_wards
 from features.build import features_as_of, prepare_tables
 from models import TrainSettings
