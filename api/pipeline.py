@@ -141,8 +141,8 @@ def current_tables(settings: Settings) -> dict[str, pd.DataFrame]:
 
 def train_model(settings: Settings, *, as_of, promote: bool = False):
     """Train a challenger on the current snapshot; optionally promote it in the same go."""
-    from models import promote as promote_challenger
-    from models import train
+    from experiments.promotion import promote as promote_challenger
+    from experiments.registry import train
 
     store = open_store(settings)
     training = train_settings(settings)
@@ -178,7 +178,7 @@ def promote_model(
     review_by=None,
 ):
     """Promote the challenger under the council's policy and accepted findings (toml, `accept`)."""
-    from models import promote
+    from experiments.promotion import promote
 
     return promote(
         home=settings.home,
@@ -190,7 +190,7 @@ def promote_model(
 
 
 def champion(settings: Settings):
-    from models import load_champion
+    from experiments.registry import load_champion
 
     return load_champion(home=settings.home, tracking_uri=settings.tracking_uri)
 

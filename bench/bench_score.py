@@ -19,16 +19,11 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.city import generate_city
-from models import (
-    PROMOTION_GATES,
-    TrainSettings,
-    fit_and_evaluate,
-    load_champion,
-    log_outcome,
-    promote,
-    score_households,
-    write_scores,
-)
+from experiments.gates import PROMOTION_GATES
+from experiments.promotion import promote
+from experiments.registry import load_champion, log_outcome
+from experiments.training import fit_and_audit as fit_and_evaluate
+from models import TrainSettings, score_households, write_scores
 
 END = date(2025, 6, 30)
 BUDGET_SECONDS = 5.0

@@ -41,6 +41,8 @@ def _mlflow():
     # Keep command output readable: no download progress bars, and MLflow and its database
     # migrations log every schema step at INFO. An operator's own setting still wins.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Imported here, once, not at the top: the variable above must be set before mlflow loads,
+    # and importing mlflow takes seconds that commands which never track should not pay.
     import mlflow
 
     for name in ("mlflow", "alembic"):

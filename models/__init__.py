@@ -1,9 +1,11 @@
 """The household escalation model: temporal validation, calibration, baselines, metrics, scoring.
 
-Train (`train`: every run is audited for bias), promote (`promote`: the fairness gate among the
-others) and score with the champion (`load_champion`,
-`score_households`, `write_scores`). The pieces (estimator, temporal plan, metrics, baselines,
-gates) are exported for notebooks, benchmarks and tests. Reasons and needs: models.explain.
+Fit and evaluate (`fit_and_evaluate`), save and load (`save_model`, `load_model`) and score
+(`score_households`, `write_scores`). The pieces (estimator, temporal plan, metrics, baselines,
+reweighting) are exported for notebooks, benchmarks and tests. Reasons and needs: models.explain.
+models knows nothing of MLflow or of protected characteristics: the registry, the promotion gates
+and the bias audit live in the layer above; groups for reweighting are given to training
+(features.groups makes them).
 """
 
 from models import _openmp  # noqa: F401  (must run before LightGBM loads)
@@ -16,7 +18,8 @@ from models._baselines import (
 )
 from models._calibrate import Calibrator, fit_calibrator
 from models._estimator import EscalationModel
-from models._gates import PROMOTION_GATES, Gate, GateResult, evaluate_gates, promotion_gates
+from models._evaluate import fold_predictions
+from models._examples import GroupsAsOf
 from models._metrics import (
     calibration_table,
     capacity_k,
@@ -28,15 +31,7 @@ from models._metrics import (
 )
 from models._persist import ChampionModel, load_model, save_model
 from models._plan import Fold, TrainingWindow, fold_plan, training_window
-from models._registry import (
-    PromotionDecision,
-    TrainResult,
-    governance_dir,
-    load_champion,
-    log_outcome,
-    promote,
-    train,
-)
+from models._reweighting import group_sample_weights
 from models._score import (
     SCORE_COLUMNS,
     read_scores,
@@ -49,47 +44,37 @@ from models._train import (
     HoldoutPredictions,
     TrainingOutcome,
     fit_and_evaluate,
-    fold_predictions,
     holdout_predictions,
 )
 
 __all__ = [
     "MODEL_NAME",
     "PROBLEM_INDICATORS",
-    "PROMOTION_GATES",
     "SCORE_COLUMNS",
     "Calibrator",
     "ChampionModel",
     "EscalationModel",
     "Fold",
-    "Gate",
-    "GateResult",
+    "GroupsAsOf",
     "HoldoutPredictions",
     "PriorRate",
     "ProblemIndicatorRule",
-    "PromotionDecision",
-    "TrainResult",
     "TrainSettings",
     "TrainingOutcome",
     "TrainingWindow",
     "calibration_table",
     "capacity_k",
-    "evaluate_gates",
     "expected_calibration_error",
     "fit_and_evaluate",
     "fit_calibrator",
     "fold_plan",
     "fold_predictions",
-    "governance_dir",
+    "group_sample_weights",
     "holdout_predictions",
-    "load_champion",
     "load_model",
-    "log_outcome",
     "logistic_baseline",
     "precision_recall_at_k",
     "problem_indicator_count",
-    "promote",
-    "promotion_gates",
     "ranking_order",
     "read_scores",
     "save_model",
@@ -99,7 +84,6 @@ __all__ = [
     "settings_from_file",
     "settings_from_mapping",
     "top_k_overlap",
-    "train",
     "training_window",
     "write_scores",
 ]

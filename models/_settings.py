@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from experiments.fairness import AUDIT_ATTRIBUTES
 from features.contract import CRISIS_EVENT_TYPES, EVENT_TYPES
+from features.groups import AUDIT_ATTRIBUTES
 from features.labels import DEFAULT_HORIZON_WEEKS
 
 MODEL_NAME = "household-escalation"

@@ -101,7 +101,7 @@ ACCEPTED_FINDINGS_FILE = "accepted_findings.json"
 
 def accepted_findings(settings: Settings, *, version: str) -> list[dict]:
     """The fairness findings the council accepted when this version was promoted ([] if none)."""
-    from models import governance_dir
+    from experiments.promotion import governance_dir
 
     path = governance_dir(settings.home, version=version) / ACCEPTED_FINDINGS_FILE
     if not path.is_file():
@@ -150,7 +150,7 @@ def fairness_rows(
 
 def transparency_record_html(settings: Settings, *, version: str) -> str:
     """The champion's ATRS record written at promotion (empty when there is none)."""
-    from models import governance_dir
+    from experiments.promotion import governance_dir
 
     path = governance_dir(settings.home, version=version) / "transparency_record.md"
     return _markdown().render(path.read_text(encoding="utf-8")) if path.is_file() else ""

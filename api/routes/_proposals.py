@@ -343,7 +343,7 @@ def _override_kind(row: dict, chosen: str | None) -> str | None:
 def _override_record(
     row: dict, *, chosen: str | None, reason: str, manager: str, model_version
 ) -> dict | None:
-    from experiments.transparency import override_record
+    from experiments.overrides import override_record
 
     kind = _override_kind(row, chosen)
     if kind is None:
@@ -641,7 +641,7 @@ OVERRIDE_EXPORT_COLUMNS: tuple[str, ...] = (
 
 def override_rates(decisions: list[dict]) -> list[dict]:
     """How often decisions differed from the proposal, overall, by risk band and by manager."""
-    from experiments.transparency import summarise_overrides
+    from experiments.overrides import summarise_overrides
 
     records = [json.loads(row["override_record"]) for row in decisions if row["override_record"]]
     if not records:

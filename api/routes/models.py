@@ -83,7 +83,7 @@ def get_features(
 
 def override_rates_of(decisions) -> list[dict]:
     """Override and agreement rates overall, by locality, band and manager (empty: none yet)."""
-    from experiments.transparency import summarise_overrides
+    from experiments.overrides import summarise_overrides
 
     records = decisions.loc[
         decisions["decision"].isin(["accepted", "changed_worker", "not_allocated", "added"])

@@ -29,9 +29,10 @@ from api.app import create_app
 from api.deps import SESSION_COOKIE
 from api.settings import Settings, load_settings
 from experiments.city import generate_city, write_city
+from experiments.training import fit_and_audit as fit_and_evaluate
 from features.ingest import ingest_folder
 from features.store import Store
-from models import ChampionModel, TrainSettings, fit_and_evaluate, score_households, write_scores
+from models import ChampionModel, TrainSettings, score_households, write_scores
 
 CITY_END = date(2025, 6, 30)
 AS_OF = pd.Timestamp(CITY_END)
@@ -216,7 +217,7 @@ def weekly_proposal(world: World) -> pd.DataFrame:
 def model_world(world: World, tmp_path_factory) -> World:
     """The world with its model logged to MLflow and made champion, as `promote` would."""
     from experiments import tracking
-    from models import log_outcome
+    from experiments.registry import log_outcome
 
     home = tmp_path_factory.mktemp("models") / "home"
     shutil.copytree(world.home, home)

@@ -6,8 +6,9 @@ import json
 import re
 
 from experiments import tracking
+from experiments.promotion import governance_dir
 from features.contract import PROTECTED_COLUMNS
-from models import MODEL_NAME, governance_dir
+from models import MODEL_NAME
 
 
 def test_models_api_reports_the_champion_with_its_metrics(models_service):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments._simulation_costs import cost_avoided_by_agency, cost_sources, load_unit_costs
-from experiments.outcomes import (
+from experiments.simulation._costs import cost_avoided_by_agency, cost_sources, load_unit_costs
+from experiments.simulation._outcomes import (
     did_table,
     difference_in_differences,
     rollout_wards,

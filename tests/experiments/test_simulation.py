@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import _simulation_features as live
-from experiments._city_draws import KeyedDraws
-from experiments.outcomes import rollout_wards
+import experiments.simulation._features as live
+from experiments.city._draws import KeyedDraws
 from experiments.simulation import (
     SimulationSettings,
     city_tables,
@@ -30,6 +29,7 @@ from experiments.simulation import (
     simulate,
     train_simulation_model,
 )
+from experiments.simulation._outcomes import rollout_wards
 from features.build import features_as_of, prepare_tables
 from models import TrainSettings
 

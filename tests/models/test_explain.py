@@ -674,7 +674,7 @@ def test_bands_follow_the_reviewed_thresholds(explained):
         "very high",
         "very high",
     ]
-    from experiments.transparency import RISK_BANDS
+    from experiments.overrides import RISK_BANDS
 
     assert tuple(label for _, label in RISK_BANDS) == TEMPLATES.band_labels
     assert tuple(lower for lower, _ in RISK_BANDS) == TEMPLATES.band_lowers

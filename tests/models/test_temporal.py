@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from features.labels import build_labels, label_window_end
 from models import TrainSettings, fold_plan, training_window
+from models._examples import crisis_events_of, feature_cache, labelled_examples, window_examples
 from models._plan import TrainingWindow, check_history, window_is_closed
-from models._train import crisis_events_of, feature_cache, labelled_examples, window_examples
 
 AS_OF = pd.Timestamp("2025-01-06")
 
