@@ -65,13 +65,54 @@ ROW_CHUNK = 1 << 17
 ATTRIBUTION_METHODS: tuple[str, ...] = ("auto", "patterns", "lightgbm")
 
 
-def model_input(features: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
+def model_input(features: pd.DataFrame, feature_names: list[str], *, booster=None) -> np.ndarray:
     """The booster's input: the named columns in order, as float32, as the model is trained and
-    scored (models._estimator.feature_matrix), so attributions add up to the scores it gives."""
+    scored (models._estimator.feature_matrix), so attributions add up to the scores it gives.
+
+    A pandas category column goes in as the code of its category among the categories the booster
+    was trained with (`booster.pandas_categorical`, in column order), as LightGBM itself does when
+    it predicts from a frame; an unknown category is missing. Without the booster, or when the
+    columns do not match its training categories, a category column is refused by name.
+    """
     missing = [name for name in feature_names if name not in features.columns]
     if missing:
         raise ValueError(f"the features lack the model's columns: {missing[:10]}")
-    return features[feature_names].to_numpy(dtype=np.float32)
+    frame = features[feature_names]
+    if has_categories(frame, booster):
+        frame = frame.assign(**_category_codes(frame, booster))
+    return frame.to_numpy(dtype=np.float32)
+
+
+def _category_columns(frame: pd.DataFrame) -> list[str]:
+    return [name for name, dtype in frame.dtypes.items() if isinstance(dtype, pd.CategoricalDtype)]
+
+
+def has_categories(features: pd.DataFrame, booster) -> bool:
+    """Whether the features hold a category column or the booster was trained with some."""
+    trained = None if booster is None else booster.pandas_categorical
+    return bool(trained) or any(isinstance(d, pd.CategoricalDtype) for d in features.dtypes)
+
+
+def _category_codes(frame: pd.DataFrame, booster) -> dict[str, np.ndarray]:
+    """Each category column as the codes of the booster's training categories (NaN if unknown)."""
+    categorical = _category_columns(frame)
+    if booster is None:
+        raise ValueError(
+            f"category column {categorical[0]!r}: its codes depend on the categories the model "
+            "was trained with; pass the booster"
+        )
+    trained = booster.pandas_categorical or []
+    if len(trained) != len(categorical):
+        raise ValueError(
+            f"the model was trained with {len(trained)} pandas category columns, the features "
+            f"have {len(categorical)} ({categorical}): a category column must stay one, or its "
+            "splits would be read at the wrong codes"
+        )
+    codes = {}
+    for name, categories in zip(categorical, trained, strict=True):
+        code = frame[name].cat.set_categories(categories).cat.codes.to_numpy()
+        codes[name] = np.where(code >= 0, code, np.nan)
+    return codes
 
 
 def _iterations(booster) -> int:
@@ -470,7 +511,8 @@ def shap_attributions(*, booster, features: pd.DataFrame, method: str = "auto") 
     Each row (base value included) sums to the booster's raw score for that household.
     """
     feature_names = feature_names_of(booster)
-    values = attribution_matrix(booster, model_input(features, feature_names), method=method)
+    matrix = model_input(features, feature_names, booster=booster)
+    values = attribution_matrix(booster, matrix, method=method)
     return pd.DataFrame(values, index=features.index, columns=[*feature_names, BASE_VALUE])
 
 
@@ -535,7 +577,9 @@ def explain_households(
     templates = load_templates()
     max_reasons = templates.max_reasons if max_reasons is None else max_reasons
     feature_names = feature_names_of(booster)
-    attributions = attribution_matrix(booster, model_input(features, feature_names))
+    attributions = attribution_matrix(
+        booster, model_input(features, feature_names, booster=booster)
+    )
     agency_names = _reasons.recent_agency_names(
         tables["events"], household_ids=pd.Index(features.index), as_of=as_of, templates=templates
     )
@@ -581,13 +625,17 @@ def _reason_list(reasons: _reasons.RowReasons, row: int) -> list[dict[str, objec
     ]
 
 
+def _has_row(frame: pd.DataFrame | None, household_id: str) -> bool:
+    return frame is not None and household_id in frame.index
+
+
 def _household_rows(
     frames: list[pd.DataFrame | None], household_id: str, *, names: list[str]
 ) -> list[np.ndarray | None]:
     """The household's row of each frame as float64 values of `names` (None where absent)."""
     rows = []
     for frame in frames:
-        if frame is None or household_id not in frame.index:
+        if not _has_row(frame, household_id):
             rows.append(None)
             continue
         positions = frame.columns.get_indexer(names)
@@ -603,17 +651,18 @@ def _explanations(
     *,
     booster,
     feature_names: list[str],
+    matrix: np.ndarray,
     rows: np.ndarray,
     value_names: list[str],
     agency_names: np.ndarray,
     calibrator,
     max_reasons: int,
 ) -> list[dict[str, object]]:
-    """Risk, band, reasons and needs of a few rows of one household (e.g. this week and last)."""
+    """Risk, band, reasons and needs of a few rows of one household (e.g. this week and last):
+    `matrix` is their model input, `rows` their values of `value_names` for the texts."""
     templates = load_templates()
     values = dict(zip(value_names, rows.T, strict=True))
-    matrix = np.ascontiguousarray(np.column_stack([values[name] for name in feature_names]))
-    attributions = attribution_matrix(booster, matrix.astype(np.float32))
+    attributions = attribution_matrix(booster, np.ascontiguousarray(matrix))
     reasons = _row_reasons(
         values=values | {"agency_names": agency_names},
         attributions=attributions[:, :-1],
@@ -668,9 +717,16 @@ def explain_household(
     previous_as_of = as_of - pd.Timedelta(days=7)
     feature_names = feature_names_of(booster)
     names = list(dict.fromkeys([*feature_names, *_text_column_names(features)]))
-    now_row, then_row = _household_rows([features, previous_features], household_id, names=names)
+    frames = [features, previous_features]
+    now_row, then_row = _household_rows(frames, household_id, names=names)
     if now_row is None:
         raise ValueError(f"household {household_id!r} has no features as of {as_of.date()}")
+    rows = np.vstack([row for row in (now_row, then_row) if row is not None])
+    matrix = rows[:, : len(feature_names)].astype(np.float32)
+    if has_categories(features, booster):
+        # Category columns go in as the codes the booster was trained with.
+        present = [frame.loc[[household_id]] for frame in frames if _has_row(frame, household_id)]
+        matrix = np.vstack([model_input(one, feature_names, booster=booster) for one in present])
     household = _timeline.household_tables(records, household_id)
     dates = [as_of] if then_row is None else [as_of, previous_as_of]
     agency_names = np.array(
@@ -683,7 +739,8 @@ def explain_household(
     now, *then = _explanations(
         booster=booster,
         feature_names=feature_names,
-        rows=np.vstack([row for row in (now_row, then_row) if row is not None]),
+        matrix=matrix,
+        rows=rows,
         value_names=names,
         agency_names=agency_names,
         calibrator=calibrator,
