@@ -1,11 +1,14 @@
-"""Benchmark: exact TreeSHAP reasons for every household, against shap.TreeExplainer.
+"""Benchmark: exact TreeSHAP reasons for every household, against LightGBM's own and shap.
 
 Setup (not timed): generate the city, fit the escalation model (production settings, one fold),
 build features as of the end date and a week earlier. Timed, in one run on the same model and
 rows:
   - `explain_households` for every household: attributions, reasons, needs, bands
     (budget 10 s; cold = on a freshly loaded booster, so it includes compiling the pattern tables);
-  - `shap_attributions` alone (cold and warm);
+  - our pattern engine (`shap_attributions(method="patterns")`) against LightGBM's own
+    `booster.predict(X, pred_contrib=True)` (`method="lightgbm"`) for every household, cold and
+    warm: the engine earns its place only if at least 3x faster with identical values (max abs
+    difference under 1e-6), else explanations use pred_contrib (issue 13);
   - `shap.TreeExplainer(booster).shap_values(X)` (requirement: ours at least 10x faster, and the
     same attributions: max abs difference under 1e-6);
   - `explain_household` for single households, with what changed and the timeline (budget 20 ms).
@@ -48,6 +51,7 @@ END = date(2025, 6, 30)
 BATCH_BUDGET_SECONDS = 10.0
 SINGLE_BUDGET_MS = 20.0
 MIN_SPEEDUP = 10.0
+MIN_SPEEDUP_OVER_LIGHTGBM = 3.0
 SINGLE_SAMPLE = 200
 
 
@@ -97,6 +101,31 @@ def _verdict(ok: bool) -> str:
     return "ok" if ok else "FAILS"
 
 
+def _cold_and_warm(booster: lgb.Booster, features: pd.DataFrame, method: str):
+    booster = _fresh(booster)
+    values, cold = _timed(shap_attributions, booster=booster, features=features, method=method)
+    _, warm = _timed(shap_attributions, booster=booster, features=features, method=method)
+    return values, cold, warm
+
+
+def _engine_against_lightgbm(booster: lgb.Booster, features: pd.DataFrame) -> None:
+    """Our pattern engine against LightGBM's own pred_contrib, every household, same process."""
+    ours, ours_cold, ours_warm = _cold_and_warm(booster, features, "patterns")
+    lightgbm, lgb_cold, lgb_warm = _cold_and_warm(booster, features, "lightgbm")
+    difference = np.abs(ours.to_numpy() - lightgbm.to_numpy()).max()
+    speedup = lgb_cold / ours_cold
+    print(
+        f"attributions for {len(features):,} households: ours {ours_cold:6.2f} s cold "
+        f"({ours_warm:.2f} s warm); LightGBM pred_contrib {lgb_cold:6.2f} s cold "
+        f"({lgb_warm:.2f} s warm); speed-up {speedup:.1f}x cold, {lgb_warm / ours_warm:.1f}x warm"
+    )
+    keep = speedup >= MIN_SPEEDUP_OVER_LIGHTGBM and difference < 1e-6
+    print(
+        f"  max |ours - pred_contrib| = {difference:.2e}; keep the engine (need "
+        f">= {MIN_SPEEDUP_OVER_LIGHTGBM:.0f}x and < 1e-6): {'yes' if keep else 'NO'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--households", type=int, default=110_000)
@@ -126,6 +155,8 @@ def main() -> None:
         f"reasons per household: {explained['strong_reasons'].mean():.2f}; "
         f"bands: {explained['band'].value_counts().to_dict()}"
     )
+
+    _engine_against_lightgbm(booster, features)
 
     rows = features if arguments.shap_rows is None else features.iloc[: arguments.shap_rows]
     ours, ours_cold = _timed(shap_attributions, booster=_fresh(booster), features=rows)

@@ -20,7 +20,8 @@ import pandas as pd
 
 from features.build import ARREARS_TYPES
 from features.contract import EVENT_TYPES
-from models._reasons import TEXT, Templates, pounds, render, whole_numbers
+from models._phrases import TEXT, pounds, whole_numbers
+from models._templates import Templates, render
 
 ADULT_AGE = 18
 RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
