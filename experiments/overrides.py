@@ -16,13 +16,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-# Shown-risk bands (lower edges): the bands managers see next to the score.
-RISK_BANDS: tuple[tuple[float, str], ...] = (
-    (0.0, "low"),
-    (0.05, "medium"),
-    (0.15, "high"),
-    (0.30, "very high"),
-)
+# Shown-risk bands (lower edges): the reviewed bands managers see next to the score.
+from models.explain import RISK_BANDS
+
 DECISIONS: tuple[str, ...] = ("accepted", "changed_worker", "not_allocated", "added")
 OVERRIDE_FIELDS: tuple[str, ...] = (
     "recorded_at",

@@ -13,6 +13,7 @@ This module is the entry point: the names others import are all here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -44,7 +45,9 @@ __all__ = [
     "ExpectedEffect",
     "TIMELINE_FIELDS",
     "HouseholdRecords",
+    "REASON_SEPARATOR",
     "REASON_TEMPLATES_PATH",
+    "RISK_BANDS",
     "Timelines",
     "attribution_matrix",
     "effect_direction_checks",
@@ -58,9 +61,11 @@ __all__ = [
     "index_records",
     "load_templates",
     "model_input",
+    "risk_band",
     "risk_bands",
     "shap_attributions",
     "shared_since",
+    "split_reasons",
 ]
 
 
@@ -332,3 +337,24 @@ def shared_since(entries: list[dict[str, object]], *, since) -> list[dict[str, o
 def risk_bands(risk: np.ndarray) -> np.ndarray:
     """The reviewed band label ("low" ... "very high") of each calibrated probability."""
     return _reasons.risk_bands(np.asarray(risk, dtype=np.float64), templates=load_templates())
+
+
+# The bands and the separator of shown reasons are the reviewed templates' (reason_templates.toml);
+# every page, record and export reads them from here.
+RISK_BANDS: tuple[tuple[float, str], ...] = tuple(
+    zip(load_templates().band_lowers, load_templates().band_labels, strict=True)
+)
+REASON_SEPARATOR: str = load_templates().separator
+
+
+@functools.lru_cache(maxsize=65_536)
+def risk_band(risk: float) -> str:
+    """The reviewed band of one calibrated probability (pages ask for the same few risks often)."""
+    return str(risk_bands(np.array([float(risk)]))[0])
+
+
+def split_reasons(text: object) -> list[str]:
+    """The shown reasons of a scores row, one text each (empty for no text)."""
+    if not isinstance(text, str):
+        return []
+    return [part.strip() for part in text.split(REASON_SEPARATOR) if part.strip()]
