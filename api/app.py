@@ -27,11 +27,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import auth
 from api.access import AccessRefused
 from api.audit import AuditUnavailable
-from api.deps import CsrfRefused, NotSignedIn, NoWeekYet, ServiceState, session_from_cookie
+from api.deps import CsrfRefused, NotSignedIn, session_from_cookie
 from api.routes import admin, docs, households, models, programme, proposals, render, session
 from api.routes._proposals import RuleBroken
 from api.service_db import ConflictError
 from api.settings import Settings, load_settings
+from api.state import ServiceState
+from api.week import NoWeekYet
 
 logger = logging.getLogger(__name__)
 

@@ -119,7 +119,7 @@ def ingest(
     ] = True,
 ) -> None:
     """Check a folder against the data contract and load it as the current snapshot."""
-    from api.deps import week_dirs
+    from api.week import week_dirs
     from features.ingest import ingest_folder
     from features.store import StoreError
     from features.validation import ContractError
