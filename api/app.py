@@ -210,9 +210,14 @@ async def _load_week_at_start(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings | None = None, *, throttle: auth.ThrottlePolicy | None = None
+    settings: Settings | None = None,
+    *,
+    throttle: auth.ThrottlePolicy | None = None,
+    household_fast_path: bool = True,
 ) -> FastAPI:
-    """The service over REBALANCE_HOME (settings default: from the environment)."""
+    """The service over REBALANCE_HOME (settings default: from the environment).
+    `household_fast_path=False` leaves out the HouseholdReads middleware (measured by
+    bench/bench_service.py --fast-path)."""
     settings = settings or load_settings()
     app = FastAPI(
         title="Rebalance",
@@ -229,7 +234,8 @@ def create_app(
         app.include_router(module.router)
     _install_error_handlers(app)
     # Added first, so it runs inside SecurityHeaders: its answers get the same headers.
-    app.add_middleware(households.HouseholdReads)
+    if household_fast_path:
+        app.add_middleware(households.HouseholdReads)
     app.add_middleware(SecurityHeaders)
     return app
 
