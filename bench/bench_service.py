@@ -56,16 +56,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from allocation import propose_allocation, write_proposal
-from api import auth, pipeline, service_db
-from api.app import create_app
-from api.settings import load_settings
-from experiments.city import generate_city, write_city
-from features.ingest import ingest_folder
-from features.store import Store
-from models import ChampionModel, TrainSettings, fit_and_evaluate, score_households, write_scores
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# The project's packages are imported inside the functions that use them: the load generator
+# runs each phase in a spawned process, which imports this module again, and the packages
+# (models, allocation, the web app...) took 30-40 s of a loaded 2-core machine to import there.
 
 BENCH_PASSWORD = "bench passphrase for managers"
 CITY_END = date(2026, 11, 15)
@@ -73,6 +68,18 @@ CITY_END = date(2026, 11, 15)
 
 def build_world(home: Path, *, households: int, seed: int) -> None:
     """City -> store -> quick model -> two weeks of scores -> this week's proposal."""
+    from allocation import propose_allocation, write_proposal
+    from experiments.city import generate_city, write_city
+    from features.ingest import ingest_folder
+    from features.store import Store
+    from models import (
+        ChampionModel,
+        TrainSettings,
+        fit_and_evaluate,
+        score_households,
+        write_scores,
+    )
+
     started = time.perf_counter()
     city = generate_city(households=households, seed=seed, end=CITY_END)
     write_city(city, home / "extract")
@@ -93,6 +100,9 @@ def build_world(home: Path, *, households: int, seed: int) -> None:
 
 def publish(home: Path) -> None:
     """The weekly job's last step: every household's record made once (api.published)."""
+    from api import pipeline
+    from api.settings import load_settings
+
     settings = load_settings(home=home)
     as_of = max(path.name for path in (home / "weeks").iterdir())
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -110,6 +120,9 @@ def publish(home: Path) -> None:
 
 def managers(home: Path) -> dict[str, str]:
     """One manager per locality (username -> locality), created if missing."""
+    from api import auth, service_db
+    from features.store import Store
+
     db = service_db.open_service_db(home)
     localities = sorted(
         Store(home).read_table("households", columns=["locality"])["locality"].unique()
@@ -147,10 +160,15 @@ def free_port() -> int:
 def app_without_fast_path():
     """The service as `rebalance serve` builds it, without the HouseholdReads middleware
     (uvicorn's factory in each worker of a --fast-path off run)."""
+    from api.app import create_app
+    from api.settings import load_settings
+
     return create_app(load_settings(), household_fast_path=False)
 
 
 def start_server(home: Path, port: int, *, workers: int, fast_path: bool) -> subprocess.Popen:
+    from api.settings import load_settings
+
     if fast_path:
         code = (
             "from api.app import serve; from api.settings import load_settings; "
