@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import auth
 from api.access import Principal
 from api.audit import AuditWriter
-from api.service_db import ServiceDB
+from api.database import ServiceDB
 from api.settings import Settings
 from api.state import ServiceState
 from api.week import LoadedWeek

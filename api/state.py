@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api import auth
 from api.audit import AuditWriter
-from api.service_db import ServiceDB, open_service_db
+from api.database import ServiceDB, open_service_db
 from api.settings import Settings
 from api.week import WeekCache
 

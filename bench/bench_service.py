@@ -120,17 +120,17 @@ def publish(home: Path) -> None:
 
 def managers(home: Path) -> dict[str, str]:
     """One manager per locality (username -> locality), created if missing."""
-    from api import auth, service_db
+    from api import auth, database, users_db
     from features.store import Store
 
-    db = service_db.open_service_db(home)
+    db = database.open_service_db(home)
     localities = sorted(
         Store(home).read_table("households", columns=["locality"])["locality"].unique()
     )
     users = {}
     for number, locality in enumerate(localities):
         username = f"bench-manager-{number}"
-        if service_db.user_by_name(db.read(), username) is None:
+        if users_db.user_by_name(db.read(), username) is None:
             auth.add_user(
                 db,
                 username=username,

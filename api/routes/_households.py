@@ -19,8 +19,8 @@ from markupsafe import Markup
 
 from api import access, service_db
 from api.audit import AuditWriter, audited, audited_async
+from api.database import ServiceDB
 from api.published import household_record, split_needs, split_reasons
-from api.service_db import ServiceDB
 from api.week import LoadedWeek
 
 # --- who holds a household ----------------------------------------------------------------------
