@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from api.service_db import ROLES
+from api.database import ROLES
 
 KEY_WORKER, LOCALITY_MANAGER, DATA_SCIENTIST, ADMIN = ROLES
 ROLE_NAMES: dict[str, str] = {

@@ -18,6 +18,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -27,11 +28,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import auth
 from api.access import AccessRefused
 from api.audit import AuditUnavailable
-from api.deps import CsrfRefused, NotSignedIn, NoWeekYet, ServiceState, session_from_cookie
+from api.database import ConflictError
+from api.deps import CsrfRefused, NotSignedIn, session_from_cookie
 from api.routes import admin, docs, households, models, programme, proposals, render, session
 from api.routes._proposals import RuleBroken
-from api.service_db import ConflictError
 from api.settings import Settings, load_settings
+from api.state import ServiceState
+from api.week import NoWeekYet
 
 logger = logging.getLogger(__name__)
 
@@ -119,78 +122,95 @@ def _validation_message(error: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is not valid"
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(NotSignedIn)
-    def not_signed_in(request: Request, _: NotSignedIn) -> Response:
-        if _is_api(request):
-            return JSONResponse(
-                {"detail": "Sign in first: POST /api/token, then send Authorization: Bearer."},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
-
-    @app.exception_handler(auth.WrongCredentials)
-    def wrong_credentials(request: Request, _: auth.WrongCredentials) -> Response:
+def not_signed_in(request: Request, _: NotSignedIn) -> Response:
+    if _is_api(request):
         return JSONResponse(
-            {"detail": "That username and password do not match an account."},
+            {"detail": "Sign in first: POST /api/token, then send Authorization: Bearer."},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
 
-    @app.exception_handler(auth.SignInThrottled)
-    def throttled(request: Request, error: auth.SignInThrottled) -> Response:
-        headers = {"Retry-After": str(error.retry_after)}
-        message = f"Too many failed sign-ins. Try again in {error.retry_after} seconds."
-        if _is_api(request):
-            return JSONResponse({"detail": message}, status_code=429, headers=headers)
-        response = session.sign_in_page(request, status_code=429, error=message)
-        response.headers.update(headers)
-        return response
 
-    @app.exception_handler(CsrfRefused)
-    def csrf_refused(request: Request, _: CsrfRefused) -> Response:
-        message = "This form had expired or did not come from this site. Reload and try again."
-        return _answer(request, 403, message)
+def wrong_credentials(request: Request, _: auth.WrongCredentials) -> Response:
+    return JSONResponse(
+        {"detail": "That username and password do not match an account."},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
-    @app.exception_handler(AccessRefused)
-    def refused(request: Request, error: AccessRefused) -> Response:
-        return _answer(request, error.status_code, error.message)
 
-    @app.exception_handler(NoWeekYet)
-    def no_week(request: Request, error: NoWeekYet) -> Response:
-        return _answer(request, 503, str(error))
+def throttled(request: Request, error: auth.SignInThrottled) -> Response:
+    headers = {"Retry-After": str(error.retry_after)}
+    message = f"Too many failed sign-ins. Try again in {error.retry_after} seconds."
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=429, headers=headers)
+    response = session.sign_in_page(request, status_code=429, error=message)
+    response.headers.update(headers)
+    return response
 
-    @app.exception_handler(RuleBroken)
-    def rule_broken(request: Request, error: RuleBroken) -> Response:
-        return _answer(request, 422, f"{error.field}: {error.message}")
 
-    @app.exception_handler(ConflictError)
-    def conflict(request: Request, error: ConflictError) -> Response:
-        return _answer(request, 409, str(error))
+def csrf_refused(request: Request, _: CsrfRefused) -> Response:
+    message = "This form had expired or did not come from this site. Reload and try again."
+    return _answer(request, 403, message)
 
-    @app.exception_handler(AuditUnavailable)
-    def audit_unavailable(request: Request, error: AuditUnavailable) -> Response:
-        return _answer(request, 503, str(error))
 
-    @app.exception_handler(RequestValidationError)
-    def invalid(request: Request, error: RequestValidationError) -> Response:
-        return _answer(request, 422, _validation_message(error))
+def refused(request: Request, error: AccessRefused) -> Response:
+    return _answer(request, error.status_code, error.message)
 
-    @app.exception_handler(StarletteHTTPException)
-    def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        message = error.detail if isinstance(error.detail, str) else "request refused"
-        if error.status_code == 404:
-            message = "There is nothing at this address."
-        return _answer(request, error.status_code, message, headers=error.headers)
 
-    @app.exception_handler(Exception)
-    def unexpected(request: Request, error: Exception) -> Response:
-        # The type only: a message could carry request data.
-        logger.error(
-            "unexpected %s on %s %s", type(error).__name__, request.method, request.url.path
-        )
-        return _answer(request, 500, "Something went wrong on our side; it has been logged.")
+def no_week(request: Request, error: NoWeekYet) -> Response:
+    return _answer(request, 503, str(error))
+
+
+def rule_broken(request: Request, error: RuleBroken) -> Response:
+    return _answer(request, 422, f"{error.field}: {error.message}")
+
+
+def conflict(request: Request, error: ConflictError) -> Response:
+    return _answer(request, 409, str(error))
+
+
+def audit_unavailable(request: Request, error: AuditUnavailable) -> Response:
+    return _answer(request, 503, str(error))
+
+
+def invalid(request: Request, error: RequestValidationError) -> Response:
+    return _answer(request, 422, _validation_message(error))
+
+
+def http_error(request: Request, error: StarletteHTTPException) -> Response:
+    message = error.detail if isinstance(error.detail, str) else "request refused"
+    if error.status_code == 404:
+        message = "There is nothing at this address."
+    return _answer(request, error.status_code, message, headers=error.headers)
+
+
+def unexpected(request: Request, error: Exception) -> Response:
+    # The type only: a message could carry request data.
+    logger.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
+    return _answer(request, 500, "Something went wrong on our side; it has been logged.")
+
+
+ERROR_HANDLERS = {
+    NotSignedIn: not_signed_in,
+    auth.WrongCredentials: wrong_credentials,
+    auth.SignInThrottled: throttled,
+    CsrfRefused: csrf_refused,
+    AccessRefused: refused,
+    NoWeekYet: no_week,
+    RuleBroken: rule_broken,
+    ConflictError: conflict,
+    AuditUnavailable: audit_unavailable,
+    RequestValidationError: invalid,
+    StarletteHTTPException: http_error,
+    Exception: unexpected,
+}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    for kind, handler in ERROR_HANDLERS.items():
+        app.add_exception_handler(kind, handler)
 
 
 @contextlib.asynccontextmanager
@@ -208,9 +228,14 @@ async def _load_week_at_start(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(
-    settings: Settings | None = None, *, throttle: auth.ThrottlePolicy | None = None
+    settings: Settings | None = None,
+    *,
+    throttle: auth.ThrottlePolicy | None = None,
+    household_fast_path: bool = True,
 ) -> FastAPI:
-    """The service over REBALANCE_HOME (settings default: from the environment)."""
+    """The service over REBALANCE_HOME (settings default: from the environment).
+    `household_fast_path=False` leaves out the HouseholdReads middleware (measured by
+    bench/bench_service.py --fast-path)."""
     settings = settings or load_settings()
     app = FastAPI(
         title="Rebalance",
@@ -227,7 +252,8 @@ def create_app(
         app.include_router(module.router)
     _install_error_handlers(app)
     # Added first, so it runs inside SecurityHeaders: its answers get the same headers.
-    app.add_middleware(households.HouseholdReads)
+    if household_fast_path:
+        app.add_middleware(households.HouseholdReads)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -250,8 +276,6 @@ def serve(
     1.4 GB each for a 110,000-household city) and its own audit writer; they share service.db,
     whose write lock keeps one audit chain in commit order. One worker uses one core at most.
     """
-    import uvicorn
-
     settings = settings or load_settings()
     options = {
         "host": host or settings.host,

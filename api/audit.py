@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from api.access import AccessRefused, Principal
-from api.service_db import ServiceDB, now_text
+from api.database import ServiceDB, now_text
 
 GENESIS_HASH = "0" * 64
 # What an entry's `action` says; documented in docs/service.md.

@@ -22,26 +22,19 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from api import service_db
-from api.access import ADMIN, DATA_SCIENTIST, KEY_WORKER, LOCALITY_MANAGER, Principal
+from api import users_db
+from api.access import KEY_WORKER, LOCALITY_MANAGER, Principal
 from api.audit import AuditEntry, record_now
-from api.service_db import ROLES, ServiceDB
+from api.database import ROLES, ServiceDB
 
 API_TOKEN_SECONDS = 8 * 3600
 SESSION_SECONDS = 8 * 3600
 PASSWORD_MIN_LENGTH = 12
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 TOKEN_KINDS: tuple[str, ...] = ("api", "session")
-DEMO_USERNAMES: dict[str, str] = {
-    LOCALITY_MANAGER: "manager",
-    KEY_WORKER: "keyworker",
-    DATA_SCIENTIST: "scientist",
-    ADMIN: "admin",
-}
 
 _hasher = PasswordHasher()
 
@@ -122,9 +115,9 @@ def add_user(
     check_password(password, username=username)
     password_hash = hash_password(password)
     with db.write() as connection:
-        if service_db.user_by_name(connection, username) is not None:
+        if users_db.user_by_name(connection, username) is not None:
             raise ValueError(f"user {username!r} already exists")
-        service_db.insert_user(
+        users_db.insert_user(
             connection,
             username=username,
             role=role,
@@ -133,7 +126,7 @@ def add_user(
             locality=locality,
         )
     _audit_user_change(db, actor=actor, action="user_added", username=username, role=role)
-    return public_user(service_db.user_by_name(db.read(), username))
+    return public_user(users_db.user_by_name(db.read(), username))
 
 
 def set_password(db: ServiceDB, *, username: str, password: str, actor: str) -> None:
@@ -142,10 +135,10 @@ def set_password(db: ServiceDB, *, username: str, password: str, actor: str) -> 
     password_hash = hash_password(password)
     with db.write() as connection:
         _require_user(connection, username)
-        service_db.update_user(
+        users_db.update_user(
             connection, username=username, values={"password_hash": password_hash, "active": 1}
         )
-        service_db.delete_tokens(connection, username=username)
+        users_db.delete_tokens(connection, username=username)
     _audit_user_change(db, actor=actor, action="user_changed", username=username, change="password")
 
 
@@ -153,13 +146,13 @@ def disable_user(db: ServiceDB, *, username: str, actor: str) -> None:
     """Stop a user signing in, and end their sessions and tokens at once."""
     with db.write() as connection:
         _require_user(connection, username)
-        service_db.update_user(connection, username=username, values={"active": 0})
-        service_db.delete_tokens(connection, username=username)
+        users_db.update_user(connection, username=username, values={"active": 0})
+        users_db.delete_tokens(connection, username=username)
     _audit_user_change(db, actor=actor, action="user_changed", username=username, change="disabled")
 
 
 def _require_user(connection, username: str) -> dict:
-    user = service_db.user_by_name(connection, username)
+    user = users_db.user_by_name(connection, username)
     if user is None:
         raise ValueError(f"no user {username!r}")
     return user
@@ -220,15 +213,15 @@ def authenticate(
     keys = _throttle_keys(username=username, client=client)
     now = time.time()
     _raise_if_throttled(db, keys=keys, now=now)
-    user = service_db.user_by_name(db.read(), username)
+    user = users_db.user_by_name(db.read(), username)
     valid = _verify(user["password_hash"] if user else _decoy_hash(), password)
     if not (valid and user is not None and user["active"]):
         _record_failure(db, keys=keys, now=now, policy=policy)
         return None
     with db.write() as connection:
-        service_db.clear_failures(connection, keys["user"])
+        users_db.clear_failures(connection, keys["user"])
         if _hasher.check_needs_rehash(user["password_hash"]):
-            service_db.update_user(
+            users_db.update_user(
                 connection, username=username, values={"password_hash": hash_password(password)}
             )
     return principal_of(user)
@@ -242,7 +235,7 @@ def _raise_if_throttled(db: ServiceDB, *, keys: dict[str, str], now: float) -> N
     waits = [
         state["locked_until"] - now
         for key in keys.values()
-        if (state := service_db.failure_state(db.read(), key)) is not None
+        if (state := users_db.failure_state(db.read(), key)) is not None
     ]
     longest = max(waits, default=0.0)
     if longest > 0:
@@ -255,7 +248,7 @@ def _record_failure(
     limits = {"user": policy.max_failures, "client": policy.client_max_failures}
     with db.write() as connection:
         for name, key in keys.items():
-            state = service_db.failure_state(connection, key)
+            state = users_db.failure_state(connection, key)
             if state is None or now - state["first_at"] > policy.window_seconds:
                 state = {"failures": 0, "first_at": now}
             failures = state["failures"] + 1
@@ -265,7 +258,7 @@ def _record_failure(
                 if excess >= 0
                 else 0.0
             )
-            service_db.save_failure_state(
+            users_db.save_failure_state(
                 connection,
                 throttle_key=key,
                 failures=failures,
@@ -289,8 +282,8 @@ def issue_token(db: ServiceDB, *, principal: Principal, kind: str) -> tuple[str,
     lifetime = SESSION_SECONDS if kind == "session" else API_TOKEN_SECONDS
     now = time.time()
     with db.write() as connection:
-        service_db.delete_expired_tokens(connection, now=now)
-        service_db.insert_token(
+        users_db.delete_expired_tokens(connection, now=now)
+        users_db.insert_token(
             connection,
             token_hash=_token_hash(token),
             username=principal.username,
@@ -305,9 +298,7 @@ def token_principal(db: ServiceDB, *, token: str, kind: str) -> tuple[Principal,
     """The principal and CSRF secret of a live token, or None."""
     if not token or len(token) > 256:
         return None
-    user = service_db.token_user(
-        db.read(), token_hash=_token_hash(token), kind=kind, now=time.time()
-    )
+    user = users_db.token_user(db.read(), token_hash=_token_hash(token), kind=kind, now=time.time())
     if user is None:
         return None
     return principal_of(user), user["csrf"]
@@ -315,7 +306,7 @@ def token_principal(db: ServiceDB, *, token: str, kind: str) -> tuple[Principal,
 
 def revoke_token(db: ServiceDB, *, token: str) -> None:
     with db.write() as connection:
-        service_db.delete_tokens(connection, token_hash=_token_hash(token))
+        users_db.delete_tokens(connection, token_hash=_token_hash(token))
 
 
 def same_secret(expected: str | None, given: str | None) -> bool:
@@ -323,97 +314,3 @@ def same_secret(expected: str | None, given: str | None) -> bool:
     if not expected or not given:
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
-
-
-# --- the demo city's users ----------------------------------------------------------------------
-
-
-def demo_locality(*, workers: pd.DataFrame, households: pd.DataFrame) -> str:
-    """The locality with the most active key workers (then the most households)."""
-    active = workers.loc[workers["active"]]
-    counts = pd.DataFrame(
-        {
-            "workers": active.groupby("locality").size(),
-            "households": households.groupby("locality").size(),
-        }
-    ).fillna(0)
-    counts = counts.loc[counts["workers"] > 0]
-    if counts.empty:
-        raise ValueError("no active key worker in any locality: cannot create demo users")
-    ranked = counts.sort_values(["workers", "households"], ascending=False, kind="stable")
-    return str(ranked.index[0])
-
-
-def demo_worker(
-    *, workers: pd.DataFrame, locality: str, proposal: pd.DataFrame | None = None
-) -> str:
-    """The demo key worker: in the locality, the one the latest proposal gives the most
-    households (so signing in as them shows the manager's allocation), then the most capacity."""
-    team = workers.loc[workers["active"] & (workers["locality"] == locality)]
-    proposed = pd.Series(0, index=team["worker_id"].to_numpy(), dtype="int64")
-    if proposal is not None and {"status", "worker_id"} <= set(proposal.columns):
-        assigned = proposal.loc[proposal["status"] == "assigned", "worker_id"].value_counts()
-        proposed = proposed.add(assigned.reindex(proposed.index).fillna(0).astype("int64"))
-    ranked = team.assign(proposed=proposed.reindex(team["worker_id"]).to_numpy()).sort_values(
-        ["proposed", "capacity_points", "worker_id"], ascending=[False, False, True]
-    )
-    return str(ranked["worker_id"].iloc[0])
-
-
-def _latest_proposal(settings) -> pd.DataFrame | None:
-    weeks = sorted(settings.weeks_dir.glob("*/proposal.csv")) if settings.weeks_dir.is_dir() else []
-    if not weeks:
-        return None
-    return pd.read_csv(weeks[-1], dtype={"worker_id": "str", "status": "str"})
-
-
-def create_demo_users(settings, *, workers: pd.DataFrame, households: pd.DataFrame) -> list[dict]:
-    """One user of each role for the demo city, with fresh random passwords (printed once).
-
-    The manager runs the locality with the most active key workers, and the key worker is on
-    that manager's team (the one this week's proposal gives most households, when there is a
-    proposal), so a manager's allocation reaches the demo key worker. Running it again resets
-    the four demo users' passwords. Returns username, role, password, locality and worker_id.
-    """
-    locality = demo_locality(workers=workers, households=households)
-    links = {
-        LOCALITY_MANAGER: {"locality": locality},
-        KEY_WORKER: {
-            "worker_id": demo_worker(
-                workers=workers, locality=locality, proposal=_latest_proposal(settings)
-            )
-        },
-        DATA_SCIENTIST: {},
-        ADMIN: {},
-    }
-    db = service_db.open_service_db(settings.home)
-    created = []
-    for role, username in DEMO_USERNAMES.items():
-        password = secrets.token_urlsafe(12)
-        if service_db.user_by_name(db.read(), username) is None:
-            add_user(
-                db, username=username, role=role, password=password, actor="demo", **links[role]
-            )
-        else:
-            _reset_demo_user(db, username=username, role=role, password=password, links=links[role])
-        created.append(
-            {"username": username, "role": role, "password": password}
-            | {"locality": links[role].get("locality"), "worker_id": links[role].get("worker_id")}
-        )
-    return created
-
-
-def _reset_demo_user(
-    db: ServiceDB, *, username: str, role: str, password: str, links: dict[str, str]
-) -> None:
-    with db.write() as connection:
-        service_db.update_user(
-            connection,
-            username=username,
-            values={
-                "role": role,
-                "worker_id": links.get("worker_id"),
-                "locality": links.get("locality"),
-            },
-        )
-    set_password(db, username=username, password=password, actor="demo")

@@ -1,13 +1,10 @@
-"""The service's own records in SQLite: users, sign-in tokens, proposals, decisions, cases, audit.
+"""Proposals, decisions and the cases decisions open, in the service database (api.database).
 
-One file, `<REBALANCE_HOME>/service.db`, in WAL mode so that readers never wait for a writer.
-Within a process every write goes through one lock (`ServiceDB.write`), so threads queue in
-Python instead of spinning on SQLite's busy handler; other processes (the `rebalance users` CLI)
-are serialised by SQLite's own lock. Commits are synchronous=FULL: a decision or an audit entry
-that was acknowledged survives a power cut.
-
-Decisions and the audit log are append-only: triggers refuse UPDATE and DELETE on them, so not
-even a bug in this service can rewrite history (see api.audit for the hash chain on top).
+A proposal is stored with one row per candidate household; a decision on a row is written with
+the row's new version in one transaction, and a decision that opens a case writes the case in
+that transaction too (`decide_row`), so two managers cannot both take a worker's last points.
+`decided_cases` gives the cases opened by decisions that partners' records have not taken over,
+in the contract's `cases` format.
 """
 
 from __future__ import annotations
@@ -15,321 +12,21 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
+# ROLES and ServiceDB are re-exported for api/routes/_proposals.py and api/schemas.py (being
+# rewritten apart from this change); their home is api.database.
+from api.database import ROLES as ROLES
+from api.database import ConflictError, as_dict, connect, now_text, service_db_path
+from api.database import ServiceDB as ServiceDB
 from api.settings import Settings
 from features.contract import table_dtypes
 from features.store import Store
 
-SERVICE_DB_FILE = "service.db"
-SCHEMA_VERSION = 1
-ROLES: tuple[str, ...] = ("key_worker", "locality_manager", "data_scientist", "admin")
 DECISION_ACTIONS: tuple[str, ...] = ("accept", "override", "waitlist", "reject")
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS users (
-    username TEXT PRIMARY KEY,
-    role TEXT NOT NULL CHECK (role IN ({", ".join(repr(role) for role in ROLES)})),
-    worker_id TEXT,
-    locality TEXT,
-    password_hash TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash TEXT PRIMARY KEY,
-    username TEXT NOT NULL REFERENCES users (username),
-    kind TEXT NOT NULL CHECK (kind IN ('api', 'session')),
-    csrf TEXT,
-    created_at TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (username);
-CREATE TABLE IF NOT EXISTS sign_in_failures (
-    throttle_key TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    first_at REAL NOT NULL,
-    locked_until REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS proposals (
-    proposal_id TEXT PRIMARY KEY,
-    locality TEXT NOT NULL,
-    as_of TEXT NOT NULL,
-    source TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    model_version TEXT,
-    summary TEXT NOT NULL,
-    workers TEXT NOT NULL,
-    locks TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS proposals_by_locality ON proposals (locality, as_of, created_at);
-CREATE TABLE IF NOT EXISTS proposal_rows (
-    proposal_id TEXT NOT NULL REFERENCES proposals (proposal_id),
-    household_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    locality TEXT NOT NULL,
-    risk REAL NOT NULL,
-    needs TEXT NOT NULL,
-    reasons TEXT NOT NULL,
-    points INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('assigned', 'waitlisted')),
-    worker_id TEXT,
-    value REAL NOT NULL,
-    explanation TEXT NOT NULL,
-    version INTEGER NOT NULL DEFAULT 1,
-    decision TEXT,
-    decided_worker TEXT,
-    decision_reason TEXT,
-    decided_by TEXT,
-    decided_at TEXT,
-    PRIMARY KEY (proposal_id, household_id)
-);
-CREATE TABLE IF NOT EXISTS decisions (
-    decision_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    proposal_id TEXT NOT NULL,
-    household_id TEXT NOT NULL,
-    locality TEXT NOT NULL,
-    action TEXT NOT NULL,
-    proposed_worker TEXT,
-    chosen_worker TEXT,
-    reason TEXT NOT NULL,
-    decided_by TEXT NOT NULL,
-    decided_at TEXT NOT NULL,
-    shown_risk REAL NOT NULL,
-    shown_reasons TEXT NOT NULL,
-    override_record TEXT
-);
-CREATE INDEX IF NOT EXISTS decisions_by_locality ON decisions (locality, decided_at);
-CREATE TABLE IF NOT EXISTS decided_cases (
-    case_id TEXT PRIMARY KEY,
-    household_id TEXT NOT NULL,
-    worker_id TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    complexity_points INTEGER NOT NULL CHECK (complexity_points > 0),
-    proposal_id TEXT NOT NULL,
-    decision_id INTEGER NOT NULL REFERENCES decisions (decision_id)
-);
-CREATE INDEX IF NOT EXISTS decided_cases_by_worker ON decided_cases (worker_id);
-CREATE INDEX IF NOT EXISTS decided_cases_by_household ON decided_cases (household_id);
-CREATE TABLE IF NOT EXISTS audit (
-    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    role TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    previous_hash TEXT NOT NULL,
-    entry_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor, entry_id);
-CREATE INDEX IF NOT EXISTS audit_by_target ON audit (target, entry_id);
-CREATE TRIGGER IF NOT EXISTS audit_is_append_only_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_is_append_only_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS decisions_are_append_only_update BEFORE UPDATE ON decisions
-BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS decisions_are_append_only_delete BEFORE DELETE ON decisions
-BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
-
-
-class ConflictError(Exception):
-    """Someone else changed the row first (optimistic concurrency), or a rule now forbids it."""
-
-
-class ServiceDB:
-    """The service database: per-thread read connections and one serialised writer."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(_connect(self.path)) as connection:
-            connection.executescript(_SCHEMA)
-
-    def __repr__(self) -> str:
-        return f"ServiceDB({str(self.path)!r})"
-
-    def read(self) -> sqlite3.Connection:
-        """This thread's connection, for reads outside a write transaction."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = _connect(self.path)
-        return connection
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE), committed on success, rolled back on error."""
-        with self._write_lock:
-            connection = self.read()
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-    connection.row_factory = sqlite3.Row
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = FULL")
-    connection.execute("PRAGMA foreign_keys = ON")
-    return connection
-
-
-def service_db_path(home: Path) -> Path:
-    return Path(home) / SERVICE_DB_FILE
-
-
-def open_service_db(home: Path) -> ServiceDB:
-    """The service database under REBALANCE_HOME, created on first use."""
-    return ServiceDB(service_db_path(home))
-
-
-def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _as_dict(row: sqlite3.Row | None) -> dict | None:
-    return None if row is None else dict(row)
-
-
-# --- users and tokens ------------------------------------------------------------------------
-
-
-def insert_user(
-    connection: sqlite3.Connection,
-    *,
-    username: str,
-    role: str,
-    password_hash: str,
-    worker_id: str | None,
-    locality: str | None,
-) -> None:
-    stamp = now_text()
-    connection.execute(
-        "INSERT INTO users (username, role, worker_id, locality, password_hash, active,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
-        (username, role, worker_id, locality, password_hash, stamp, stamp),
-    )
-
-
-def update_user(
-    connection: sqlite3.Connection, *, username: str, values: Mapping[str, object]
-) -> None:
-    allowed = {"role", "worker_id", "locality", "password_hash", "active"}
-    unknown = set(values) - allowed
-    if unknown:
-        raise ValueError(f"cannot update user column(s) {sorted(unknown)}")
-    assignments = ", ".join(f"{name} = ?" for name in values)
-    connection.execute(
-        f"UPDATE users SET {assignments}, updated_at = ? WHERE username = ?",
-        (*values.values(), now_text(), username),
-    )
-
-
-def user_by_name(connection: sqlite3.Connection, username: str) -> dict | None:
-    row = connection.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
-    return _as_dict(row)
-
-
-def list_users(connection: sqlite3.Connection) -> list[dict]:
-    rows = connection.execute(
-        "SELECT username, role, worker_id, locality, active, created_at, updated_at"
-        " FROM users ORDER BY role, username"
-    )
-    return [dict(row) for row in rows]
-
-
-def insert_token(
-    connection: sqlite3.Connection,
-    *,
-    token_hash: str,
-    username: str,
-    kind: str,
-    csrf: str | None,
-    expires_at: float,
-) -> None:
-    connection.execute(
-        "INSERT INTO tokens (token_hash, username, kind, csrf, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (token_hash, username, kind, csrf, now_text(), expires_at),
-    )
-
-
-def token_user(
-    connection: sqlite3.Connection, *, token_hash: str, kind: str, now: float
-) -> dict | None:
-    """The active user a live token of this kind belongs to, with the token's CSRF secret."""
-    row = connection.execute(
-        "SELECT users.username, users.role, users.worker_id, users.locality, tokens.csrf"
-        " FROM tokens JOIN users ON users.username = tokens.username"
-        " WHERE tokens.token_hash = ? AND tokens.kind = ? AND tokens.expires_at > ?"
-        " AND users.active = 1",
-        (token_hash, kind, now),
-    ).fetchone()
-    return _as_dict(row)
-
-
-def delete_tokens(
-    connection: sqlite3.Connection, *, token_hash: str | None = None, username: str | None = None
-) -> None:
-    if token_hash is not None:
-        connection.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
-    if username is not None:
-        connection.execute("DELETE FROM tokens WHERE username = ?", (username,))
-
-
-def delete_expired_tokens(connection: sqlite3.Connection, *, now: float) -> None:
-    connection.execute("DELETE FROM tokens WHERE expires_at <= ?", (now,))
-
-
-# --- sign-in throttling -------------------------------------------------------------------------
-
-
-def failure_state(connection: sqlite3.Connection, throttle_key: str) -> dict | None:
-    row = connection.execute(
-        "SELECT * FROM sign_in_failures WHERE throttle_key = ?", (throttle_key,)
-    ).fetchone()
-    return _as_dict(row)
-
-
-def save_failure_state(
-    connection: sqlite3.Connection,
-    *,
-    throttle_key: str,
-    failures: int,
-    first_at: float,
-    locked_until: float,
-) -> None:
-    connection.execute(
-        "INSERT INTO sign_in_failures (throttle_key, failures, first_at, locked_until)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (throttle_key) DO UPDATE SET"
-        " failures = excluded.failures, first_at = excluded.first_at,"
-        " locked_until = excluded.locked_until",
-        (throttle_key, failures, first_at, locked_until),
-    )
-
-
-def clear_failures(connection: sqlite3.Connection, throttle_key: str) -> None:
-    connection.execute("DELETE FROM sign_in_failures WHERE throttle_key = ?", (throttle_key,))
 
 
 # --- proposals ----------------------------------------------------------------------------------
@@ -444,7 +141,7 @@ def proposal_row(
         "SELECT * FROM proposal_rows WHERE proposal_id = ? AND household_id = ?",
         (proposal_id, household_id),
     ).fetchone()
-    return _as_dict(row)
+    return as_dict(row)
 
 
 # --- decisions and the cases they open ----------------------------------------------------------
@@ -657,7 +354,7 @@ def decided_cases(settings: Settings) -> pd.DataFrame:
     path = service_db_path(settings.home)
     rows = []
     if path.exists():
-        with contextlib.closing(_connect(path)) as connection:
+        with contextlib.closing(connect(path)) as connection:
             rows = decided_case_rows(connection)
     decided = decided_case_frame(rows)
     store = Store(settings.home)

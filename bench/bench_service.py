@@ -24,6 +24,12 @@ Two loads per kind of read:
 
 Then a locality's proposal through POST /api/proposals (target under 5 s).
 
+--fast-path on|off|both (default both) says whether the service answers household reads with
+its `HouseholdReads` middleware (on, as `rebalance serve` does) or through the ordinary routes
+(off: the app built with `create_app(..., household_fast_path=False)`); with both, the same run
+measures one service and then the other, on the same world and published week. --no-paced
+leaves out the paced phases.
+
 Without --home, a world is built in --work (default .rebalance/bench/service-<N>) on first use:
 the synthetic city, ingested, a model fitted with quick settings, two weekly score files and the
 week's proposal, all with the project's own functions. Later runs reuse it. Either way the week's
@@ -52,6 +58,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The project's packages are imported inside the functions that use them: the load generator
+# runs each phase in a spawned process, which imports this module again, and the packages
+# (models, allocation, the web app...) took 30-40 s of a loaded 2-core machine to import there.
 
 BENCH_PASSWORD = "bench passphrase for managers"
 CITY_END = date(2026, 11, 15)
@@ -111,17 +120,17 @@ def publish(home: Path) -> None:
 
 def managers(home: Path) -> dict[str, str]:
     """One manager per locality (username -> locality), created if missing."""
-    from api import auth, service_db
+    from api import auth, database, users_db
     from features.store import Store
 
-    db = service_db.open_service_db(home)
+    db = database.open_service_db(home)
     localities = sorted(
         Store(home).read_table("households", columns=["locality"])["locality"].unique()
     )
     users = {}
     for number, locality in enumerate(localities):
         username = f"bench-manager-{number}"
-        if service_db.user_by_name(db.read(), username) is None:
+        if users_db.user_by_name(db.read(), username) is None:
             auth.add_user(
                 db,
                 username=username,
@@ -148,13 +157,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(home: Path, port: int, *, workers: int) -> subprocess.Popen:
-    code = (
-        "from api.app import serve; from api.settings import load_settings; "
-        f"serve(load_settings(home={str(home)!r}), host='127.0.0.1', port={port}, "
-        f"workers={workers})"
-    )
-    environment = os.environ | {"PYTHONPATH": str(ROOT)}
+def app_without_fast_path():
+    """The service as `rebalance serve` builds it, without the HouseholdReads middleware
+    (uvicorn's factory in each worker of a --fast-path off run)."""
+    from api.app import create_app
+    from api.settings import load_settings
+
+    return create_app(load_settings(), household_fast_path=False)
+
+
+def start_server(home: Path, port: int, *, workers: int, fast_path: bool) -> subprocess.Popen:
+    from api.settings import load_settings
+
+    if fast_path:
+        code = (
+            "from api.app import serve; from api.settings import load_settings; "
+            f"serve(load_settings(home={str(home)!r}), host='127.0.0.1', port={port}, "
+            f"workers={workers})"
+        )
+    else:  # what api.app.serve does, with this module's factory
+        code = (
+            "import uvicorn; "
+            f"uvicorn.run('bench_service:app_without_fast_path', factory=True, workers={workers}, "
+            f"host='127.0.0.1', port={port}, log_level='warning', access_log=False, "
+            "server_header=False)"
+        )
+    settings = load_settings(home=home)
+    environment = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+        "REBALANCE_HOME": str(settings.home),
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+    }
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=environment)
 
 
@@ -410,6 +443,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="Delete the week's published records first (as after a mid-week snapshot).",
     )
+    parser.add_argument(
+        "--fast-path",
+        choices=("on", "off", "both"),
+        default="both",
+        help="Household reads by the HouseholdReads middleware (on), the routes (off), or both.",
+    )
+    parser.add_argument("--no-paced", action="store_true", help="Only the back-to-back phases.")
     args = parser.parse_args(argv)
 
     home = args.home or args.work or ROOT / ".rebalance" / "bench" / f"service-{args.households}"
@@ -427,9 +467,18 @@ def main(argv: list[str] | None = None) -> None:
     users, ids = managers(home), household_ids(home)
     print(f"home {home}: {sum(map(len, ids.values())):,} households, {len(users)} localities")
 
+    for fast_path in {"on": (True,), "off": (False,), "both": (True, False)}[args.fast_path]:
+        measure(home, users, ids, args=args, fast_path=fast_path)
+
+
+def measure(
+    home: Path, users: dict[str, str], ids: dict[str, list[str]], *, args, fast_path: bool
+) -> None:
+    """Start the service, run every phase against it, stop it."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server = start_server(home, port, workers=args.workers)
+    server = start_server(home, port, workers=args.workers, fast_path=fast_path)
+    label = "fast path on" if fast_path else "fast path off"
     try:
         wait_until_up(base_url, seconds=300)
         warm = {"Authorization": f"Bearer {token(base_url, sorted(users)[0])}"}
@@ -437,7 +486,9 @@ def main(argv: list[str] | None = None) -> None:
         seconds = wait_until_loaded(
             base_url, headers=warm, path=f"/api/households/{first}", seconds=300
         )
-        print(f"{args.workers} worker(s) up; the week loaded {seconds:.1f} s after start-up")
+        print(
+            f"{label}: {args.workers} worker(s) up; the week loaded {seconds:.1f} s after start-up"
+        )
         for pages in (False, True):
             clients = clients_for(base_url, users, ids, count=args.clients, pages=pages)
             kind = "pages" if pages else "JSON"
@@ -448,18 +499,19 @@ def main(argv: list[str] | None = None) -> None:
                 (0.0, "back to back, first reads"),
                 (0.0, "back to back, read again"),
             )
-            for think, pause in phases:
+            for think, pause in phases[1:] if args.no_paced else phases:
                 cpu_before = process_cpu_seconds(server.pid)
                 requests = args.requests if think else args.back_to_back_requests
                 figures = load_in_own_process(
                     base_url, clients, requests=requests, seconds=args.seconds, think=think
                 )
                 report(
-                    f"{args.clients} clients reading household {kind}, {pause}",
+                    f"[{label}] {args.clients} clients reading household {kind}, {pause}",
                     figures,
                     server_cpu_s=process_cpu_seconds(server.pid) - cpu_before,
                 )
-        time_proposals(base_url, users, ids, runs=args.proposal_runs)
+        if fast_path or args.fast_path == "off":
+            time_proposals(base_url, users, ids, runs=args.proposal_runs)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -19,9 +19,9 @@ from markupsafe import Markup
 
 from api import access, service_db
 from api.audit import AuditWriter, audited, audited_async
-from api.deps import LoadedWeek
-from api.published import split_needs, split_reasons
-from api.service_db import ServiceDB
+from api.database import ServiceDB
+from api.published import household_record, split_needs, split_reasons
+from api.week import LoadedWeek
 
 # --- who holds a household ----------------------------------------------------------------------
 
@@ -130,12 +130,12 @@ async def read_household(
 
 def household_json(week: LoadedWeek, *, household_id: str, workers: list[str]) -> bytes:
     """The API's HouseholdOut as JSON bytes: the week's record with its key workers now."""
-    return week.household_record(household_id).json(workers)
+    return household_record(week, household_id).json(workers)
 
 
 def household_record_html(week: LoadedWeek, *, household_id: str, workers: list[str]) -> Markup:
     """The household page's record section, with its key workers now."""
-    return week.household_record(household_id).html(workers)
+    return household_record(week, household_id).html(workers)
 
 
 def read_caseload(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api import access, service_db
+from api import access, users_db
 from api.audit import AUDIT_ACTIONS, audited, read_entries, verify_chain
 from api.deps import DB, ApiCaller, Audit, PageSession
 from api.routes import render
@@ -39,7 +39,7 @@ AuditQuery = Annotated[dict, Depends(audit_query)]
 
 
 def _users(db) -> list[dict]:
-    return [user | {"active": bool(user["active"])} for user in service_db.list_users(db.read())]
+    return [user | {"active": bool(user["active"])} for user in users_db.list_users(db.read())]
 
 
 def _audit_page(db, *, limit: int, before: int | None, actor, action, target) -> dict:

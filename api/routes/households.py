@@ -26,9 +26,7 @@ from api.deps import (
     DB,
     ApiCaller,
     Audit,
-    LoadedWeek,
     PageSession,
-    ServiceState,
     Session,
     State,
     Week,
@@ -43,6 +41,8 @@ from api.routes._households import (
     read_locality,
 )
 from api.schemas import IDENTIFIER, CaseloadOut, HouseholdOut, LocalityOut, Message
+from api.state import ServiceState
+from api.week import LoadedWeek
 
 router = APIRouter()
 

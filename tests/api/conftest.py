@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from allocation import propose_allocation, write_proposal
-from api import auth, pipeline, service_db
+from api import auth, database, demo_users, pipeline, users_db
 from api.access import Principal
 from api.app import create_app
 from api.deps import SESSION_COOKIE
@@ -91,11 +91,11 @@ def _weekly_run(home: Path, tables: dict, *, outcome) -> None:
 
 
 def _users(settings: Settings, tables: dict) -> dict[str, dict]:
-    demo = auth.create_demo_users(
+    demo = demo_users.create_demo_users(
         settings, workers=tables["workers"], households=tables["households"]
     )
     users = {user["username"]: user for user in demo}
-    db = service_db.open_service_db(settings.home)
+    db = database.open_service_db(settings.home)
     other_worker = tables["workers"].query("locality != @TEAM and active")["worker_id"].iloc[0]
     extra = {
         "manager2": {"role": "locality_manager", "locality": TEAM},
@@ -141,7 +141,7 @@ class Service:
         self._tokens: dict[str, str] = {}
 
     def principal(self, username: str) -> Principal:
-        return auth.principal_of(service_db.user_by_name(self.db.read(), username))
+        return auth.principal_of(users_db.user_by_name(self.db.read(), username))
 
     def headers(self, username: str) -> dict[str, str]:
         """A bearer header for the user (issued directly: signing in is tested elsewhere)."""
@@ -160,7 +160,7 @@ class Service:
 
     def audit_rows(self, **where: str) -> list[dict]:
         conditions = " AND ".join(f"{column} = ?" for column in where) or "1"
-        with closing(sqlite3.connect(service_db.service_db_path(self.home))) as connection:
+        with closing(sqlite3.connect(database.service_db_path(self.home))) as connection:
             connection.row_factory = sqlite3.Row
             rows = connection.execute(
                 f"SELECT * FROM audit WHERE {conditions} ORDER BY entry_id", tuple(where.values())

@@ -11,7 +11,7 @@ from contextlib import closing
 
 import pytest
 
-from api import service_db
+from api import database
 from api.audit import (
     AuditEntry,
     AuditUnavailable,
@@ -23,8 +23,8 @@ from api.audit import (
 
 
 @pytest.fixture
-def db(tmp_path) -> service_db.ServiceDB:
-    return service_db.open_service_db(tmp_path)
+def db(tmp_path) -> database.ServiceDB:
+    return database.open_service_db(tmp_path)
 
 
 def _entry(number: int) -> AuditEntry:

@@ -7,7 +7,7 @@ import re
 import pytest
 from argon2 import PasswordHasher
 
-from api import auth, service_db
+from api import auth, users_db
 
 
 def _token(service, username, password):
@@ -42,7 +42,7 @@ def test_wrong_credentials_are_401_whether_or_not_the_user_exists(service, usern
 
 
 def test_passwords_are_stored_as_argon2id_hashes_only(service, password):
-    stored = service_db.user_by_name(service.db.read(), "manager2")
+    stored = users_db.user_by_name(service.db.read(), "manager2")
     assert stored["password_hash"].startswith("$argon2id$")
     assert password not in stored["password_hash"]
     assert PasswordHasher().verify(stored["password_hash"], password)
@@ -78,9 +78,9 @@ def test_a_success_clears_failures_and_pauses_double(service, password, monkeypa
             auth.authenticate(db, username="manager2", password="x", client="a", policy=policy)
             is None
         )
-    assert service_db.failure_state(db.read(), "user:manager2")["failures"] == 3
+    assert users_db.failure_state(db.read(), "user:manager2")["failures"] == 3
     assert auth.authenticate(db, username="manager2", password=password, client="a", policy=policy)
-    assert service_db.failure_state(db.read(), "user:manager2") is None
+    assert users_db.failure_state(db.read(), "user:manager2") is None
 
     strict = auth.ThrottlePolicy(max_failures=1, base_lock_seconds=10, max_lock_seconds=1000)
     auth.authenticate(db, username="farmanager", password="x", client="b", policy=strict)
@@ -113,7 +113,7 @@ def test_revoked_and_disabled_tokens_stop_working(service, password):
 def test_weak_passwords_are_refused(service, weak, words):
     with pytest.raises(ValueError, match=words):
         auth.add_user(service.db, username="manager3", role="admin", password=weak, actor="tests")
-    assert service_db.user_by_name(service.db.read(), "manager3") is None
+    assert users_db.user_by_name(service.db.read(), "manager3") is None
 
 
 def test_role_links_are_checked(service, password):

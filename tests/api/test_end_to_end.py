@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.deps import load_week
 from api.settings import load_settings
+from api.week import load_week
 from features.store import Store
 from tests.conftest import new_home
 

@@ -9,10 +9,11 @@ import time
 import pandas as pd
 import pytest
 
-from api import pipeline, published
-from api.deps import load_week
-from api.published import RECORDS_FILE, PublishedRecords, publish_records
+from api import pipeline, records_db
+from api.published import publish_records
+from api.records_db import RECORDS_FILE, PublishedRecords
 from api.schemas import HouseholdOut
+from api.week import load_week
 
 
 def _fast(service) -> None:
@@ -179,7 +180,7 @@ def test_a_failed_publish_leaves_the_published_week_as_it_was(service, world, mo
     week = load_week(service.settings, week_dir=service.settings.week_dir(world.as_of))
     path = week.week_dir / RECORDS_FILE
     before = path.read_bytes()
-    made, compressed = [], published._compressed
+    made, compressed = [], records_db._compressed
 
     def compress_until_full(data: bytes) -> bytes:
         if len(made) == 100:  # 50 households: the first chunk of 40 is written by then
@@ -187,7 +188,7 @@ def test_a_failed_publish_leaves_the_published_week_as_it_was(service, world, mo
         made.append(data)
         return compressed(data)
 
-    monkeypatch.setattr(published, "_compressed", compress_until_full)
+    monkeypatch.setattr(records_db, "_compressed", compress_until_full)
     with pytest.raises(OSError, match="No space left"):
         publish_records(week, path=path, key={"another": "key"}, processes=1, chunk_size=40)
     assert path.read_bytes() == before

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from api.deps import risk_band
+from api.week import risk_band
 
 
 def _proposal(service) -> dict:

@@ -7,8 +7,8 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from api import auth, service_db
-from api.users_cli import users_app
+from api import auth, database, users_db
+from api.cli.users import users_app
 
 runner = CliRunner()
 
@@ -37,8 +37,8 @@ def test_add_reads_the_password_from_stdin_and_hashes_it(home, password):
         stdin=password + "\n",
     )
     assert result.exit_code == 0, result.output
-    db = service_db.open_service_db(home)
-    user = service_db.user_by_name(db.read(), "dana")
+    db = database.open_service_db(home)
+    user = users_db.user_by_name(db.read(), "dana")
     assert user["role"] == "locality_manager" and user["locality"] == "Fenton"
     assert password not in user["password_hash"]
     assert auth.authenticate(db, username="dana", password=password, client="cli") is not None
@@ -60,7 +60,7 @@ def test_add_refuses_bad_links_with_a_clear_message(home, password, args, words)
     assert result.exit_code == 2
     assert words in result.output
     assert "Traceback" not in result.output
-    assert service_db.user_by_name(service_db.open_service_db(home).read(), "erin") is None
+    assert users_db.user_by_name(database.open_service_db(home).read(), "erin") is None
 
 
 def test_add_refuses_a_weak_password_and_a_taken_name(home, password):
@@ -78,7 +78,7 @@ def test_list_shows_users_without_secrets(home):
 
 
 def test_disable_and_set_password(home, password):
-    db = service_db.open_service_db(home)
+    db = database.open_service_db(home)
     assert _run(home, "disable", "--username", "manager2").exit_code == 0
     assert auth.authenticate(db, username="manager2", password=password, client="x") is None
     new = "a brand new passphrase"

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from api import auth, service_db
+from api import auth, database, users_db
+from api.cli._shared import Home, console, out
 from api.settings import load_settings
 from features.store import Store, StoreError
 
@@ -32,12 +32,7 @@ users_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)
 
-Home = Annotated[
-    Path | None,
-    typer.Option("--home", envvar="REBALANCE_HOME", help="Working store (default ./.rebalance)."),
-]
 Username = Annotated[str, typer.Option("--username", help="Lower-case letters, digits, . _ -")]
 
 
@@ -84,7 +79,7 @@ def _check_links(home: Path, *, worker_id: str | None, locality: str | None) -> 
 @users_app.command("add")
 def add(
     username: Username,
-    role: Annotated[str, typer.Option("--role", help=", ".join(service_db.ROLES))],
+    role: Annotated[str, typer.Option("--role", help=", ".join(database.ROLES))],
     worker_id: Annotated[
         str | None, typer.Option("--worker-id", help="Key workers: their worker_id.")
     ] = None,
@@ -99,7 +94,7 @@ def add(
         auth.check_username(username)
         auth.check_role_links(role=role, worker_id=worker_id, locality=locality)
         _check_links(settings.home, worker_id=worker_id, locality=locality)
-        db = service_db.open_service_db(settings.home)
+        db = database.open_service_db(settings.home)
         auth.add_user(
             db,
             username=username,
@@ -118,9 +113,9 @@ def add(
 def list_users(home: Home = None) -> None:
     """List the users, their roles and links (never passwords)."""
     settings = load_settings(home=home)
-    db = service_db.open_service_db(settings.home)
+    db = database.open_service_db(settings.home)
     table = Table("username", "role", "worker", "locality", "status", "added")
-    for user in service_db.list_users(db.read()):
+    for user in users_db.list_users(db.read()):
         table.add_row(
             user["username"],
             user["role"],
@@ -129,7 +124,7 @@ def list_users(home: Home = None) -> None:
             "active" if user["active"] else "disabled",
             user["created_at"][:16].replace("T", " "),
         )
-    Console(soft_wrap=True).print(table)
+    out.print(table)
 
 
 @users_app.command("disable")
@@ -138,7 +133,7 @@ def disable(username: Username, home: Home = None) -> None:
     settings = load_settings(home=home)
     try:
         auth.disable_user(
-            service_db.open_service_db(settings.home), username=username, actor=_operator()
+            database.open_service_db(settings.home), username=username, actor=_operator()
         )
     except ValueError as error:
         _fail(str(error))
@@ -151,7 +146,7 @@ def set_password(username: Username, home: Home = None) -> None:
     settings = load_settings(home=home)
     try:
         auth.set_password(
-            service_db.open_service_db(settings.home),
+            database.open_service_db(settings.home),
             username=username,
             password=read_password(),
             actor=_operator(),
