@@ -23,14 +23,6 @@ from api.settings import Settings
 from api.state import ServiceState
 from api.week import LoadedWeek
 
-# Re-exported for modules that still import them from here (api/pipeline.py,
-# api/routes/_proposals.py, tests/api/test_week.py: being rewritten apart from this change);
-# their home is api.week.
-from api.week import WeekCache as WeekCache
-from api.week import load_week as load_week
-from api.week import risk_band as risk_band
-from api.week import week_dirs as week_dirs
-
 SESSION_COOKIE = "rebalance_session"
 SIGN_IN_COOKIE = "rebalance_sign_in"
 

@@ -44,9 +44,8 @@ from api.records_db import KEY_WORKERS_SLOT, HouseholdRecord, record_row, write_
 # api.records_db.
 from api.records_db import RECORDS_FILE as RECORDS_FILE
 from api.week import LoadedWeek, ScoreRows
-from models.explain import household_timelines
+from models.explain import household_timelines, split_reasons
 
-REASON_SEPARATOR = " | "
 _SEPARATOR = "\x1e"
 # A timeline entry on the page (api/templates/_household.html lists them).
 _CRISIS = ' <span class="crisis">crisis</span>'
@@ -77,12 +76,6 @@ def household_record(week: LoadedWeek, household_id: str) -> HouseholdRecord:
             household_id
         ],
     )
-
-
-def split_reasons(text: object) -> list[str]:
-    if not isinstance(text, str) or not text.strip():
-        return []
-    return [part.strip() for part in text.split(REASON_SEPARATOR) if part.strip()]
 
 
 def split_needs(text: object) -> list[str]:

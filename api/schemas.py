@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.service_db import DECISION_ACTIONS, ROLES
+from api.database import ROLES
+from api.service_db import DECISION_ACTIONS
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Identifier = Field(pattern=IDENTIFIER, min_length=1, max_length=64)

@@ -17,12 +17,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-# ROLES and ServiceDB are re-exported for api/routes/_proposals.py and api/schemas.py (being
-# rewritten apart from this change); their home is api.database.
-from api.database import ROLES as ROLES
 from api.database import ConflictError, as_dict, connect, now_text, service_db_path
-from api.database import ServiceDB as ServiceDB
 from api.settings import Settings
+from features.cases import open_cases
 from features.contract import table_dtypes
 from features.store import Store
 
@@ -351,17 +348,35 @@ def decided_cases(settings: Settings) -> pd.DataFrame:
     counts them as open. Once a partner extract holds a case for the household opened on or
     after that date, the partner's record is the truth and the decided case is left out.
     """
-    path = service_db_path(settings.home)
-    rows = []
-    if path.exists():
-        with contextlib.closing(connect(path)) as connection:
-            rows = decided_case_rows(connection)
-    decided = decided_case_frame(rows)
+    decided = stored_decided_cases(settings)
     store = Store(settings.home)
     if store.current_snapshot_id() is None:
         return decided
     partner_cases = store.read_table("cases", columns=["household_id", "opened_at", "closed_at"])
     return pending_decided_cases(decided, partner_cases=partner_cases)
+
+
+def stored_decided_cases(settings: Settings) -> pd.DataFrame:
+    """Every case a decision opened, as a contract `cases` table (none without a service.db)."""
+    path = service_db_path(settings.home)
+    rows = []
+    if path.exists():
+        with contextlib.closing(connect(path)) as connection:
+            rows = decided_case_rows(connection)
+    return decided_case_frame(rows)
+
+
+def cases_with_decisions(
+    partner_cases: pd.DataFrame, decided: pd.DataFrame, *, workers: pd.DataFrame
+) -> pd.DataFrame:
+    """The partners' cases plus the cases decisions opened that partners have not taken over
+    (pending_decided_cases), of workers still in the workers table: the one merge the weekly
+    job and the service's re-runs both count capacity by."""
+    pending = pending_decided_cases(decided, partner_cases=partner_cases)
+    pending = pending.loc[pending["worker_id"].isin(workers["worker_id"])]
+    if pending.empty:
+        return partner_cases
+    return pd.concat([partner_cases, pending], ignore_index=True)
 
 
 def decided_case_frame(rows: list[dict]) -> pd.DataFrame:
@@ -383,6 +398,6 @@ def pending_decided_cases(decided: pd.DataFrame, *, partner_cases: pd.DataFrame)
     opened since, and no partner case for it still open (the partner's record is the truth)."""
     latest_partner_case = partner_cases.groupby("household_id")["opened_at"].max()
     taken_over = decided["household_id"].map(latest_partner_case) >= decided["opened_at"]
-    partner_open = partner_cases.loc[partner_cases["closed_at"].isna(), "household_id"]
+    partner_open = open_cases(partner_cases)["household_id"]
     keep = ~taken_over.fillna(False).astype(bool) & ~decided["household_id"].isin(partner_open)
     return decided.loc[keep].reset_index(drop=True)

@@ -11,7 +11,6 @@ figures rather than re-scoring.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import json
 import logging
@@ -27,8 +26,9 @@ import pandas as pd
 
 from api.records_db import RECORDS_FILE, PublishedRecords, open_published, record_key
 from api.settings import Settings
+from features.cases import open_cases
 from features.store import Store, StoreError
-from models import SCORE_COLUMNS
+from models import read_scores as models_read_scores
 from models.explain import (
     HouseholdRecords,
     household_timeline,
@@ -196,12 +196,6 @@ class LoadedWeek:
         return shared_since(self.household_timeline(household_id), since=since)
 
 
-@functools.lru_cache(maxsize=65_536)
-def risk_band(risk: float) -> str:
-    """The reviewed band (low, medium, high, very high) of a calibrated risk."""
-    return str(risk_bands(np.array([float(risk)]))[0])
-
-
 def week_dirs(settings: Settings) -> list[Path]:
     """Weekly run folders (named by their as-of date) holding scores, oldest first."""
     if not settings.weeks_dir.is_dir():
@@ -214,18 +208,8 @@ def week_dirs(settings: Settings) -> list[Path]:
 
 
 def read_scores(path: Path) -> pd.DataFrame:
-    """A weekly scores.csv indexed by household_id, in the dtypes models.write_scores wrote.
-    (Runs written before scores named their reason groups are read with none.)"""
-    text_columns = ("household_id", "locality", "needs", "reasons", "reason_groups")
-    scores = pd.read_csv(
-        path, dtype=dict.fromkeys((*text_columns, "open_case_worker", "model_version"), "str")
-    )
-    if "reason_groups" not in scores.columns:
-        scores = scores.assign(reason_groups=pd.NA)
-    missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    return scores.set_index("household_id", drop=False).rename_axis(None)
+    """A weekly scores.csv (models.read_scores) indexed by household_id."""
+    return models_read_scores(path).set_index("household_id", drop=False).rename_axis(None)
 
 
 def _read_optional_csv(path: Path) -> pd.DataFrame | None:
@@ -238,10 +222,6 @@ def _read_summary(path: Path) -> dict:
     if not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _open_cases(cases: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.DataFrame:
-    return cases.loc[(cases["opened_at"] <= as_of) & ~(cases["closed_at"] <= as_of)]
 
 
 def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
@@ -258,7 +238,7 @@ def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
         snapshot_id=snapshot_id,
         horizon_weeks=settings.horizon_weeks,
     )
-    open_cases = _open_cases(tables["cases"], as_of=as_of)
+    open_now = open_cases(tables["cases"], as_of=as_of)
     return LoadedWeek(
         as_of=as_of,
         week_dir=week_dir,
@@ -273,15 +253,13 @@ def load_week(settings: Settings, *, week_dir: Path) -> LoadedWeek:
         records=index_records(tables),
         workers=tables["workers"].set_index("worker_id", drop=False).rename_axis(None),
         cases=tables["cases"],
-        open_points=open_cases.groupby("worker_id")["complexity_points"].sum(),
+        open_points=open_now.groupby("worker_id")["complexity_points"].sum(),
         caseloads={
             str(worker): tuple(sorted(group["household_id"]))
-            for worker, group in open_cases.groupby("worker_id")
+            for worker, group in open_now.groupby("worker_id")
         },
         latest_partner_case=tables["cases"].groupby("household_id")["opened_at"].max(),
-        partner_open_households=frozenset(
-            tables["cases"].loc[tables["cases"]["closed_at"].isna(), "household_id"]
-        ),
+        partner_open_households=frozenset(open_cases(tables["cases"])["household_id"]),
         proposal=_read_optional_csv(week_dir / "proposal.csv"),
         proposal_workers=_read_optional_csv(week_dir / "proposal-workers.csv"),
         proposal_summary=_read_summary(week_dir / "proposal.json"),

@@ -20,8 +20,9 @@ from markupsafe import Markup
 from api import access, service_db
 from api.audit import AuditWriter, audited, audited_async
 from api.database import ServiceDB
-from api.published import household_record, split_needs, split_reasons
+from api.published import household_record, split_needs
 from api.week import LoadedWeek
+from models.explain import split_reasons
 
 # --- who holds a household ----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from api.routes._models import (
     week_features,
     week_model,
 )
-from api.routes._proposals import override_export
+from api.routes._overrides import override_export
 from api.schemas import Message, ModelsOut
 
 router = APIRouter()

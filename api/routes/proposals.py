@@ -9,15 +9,15 @@ from fastapi.responses import RedirectResponse
 
 from api import access, service_db
 from api.audit import audited
+from api.database import ConflictError
 from api.deps import DB, ApiCaller, Audit, FormSession, PageSession, SettingsDep, Week
 from api.routes import render
+from api.routes._decisions import accept_remaining, apply_decision
+from api.routes._overrides import override_rates
 from api.routes._proposals import (
     RuleBroken,
-    accept_remaining,
-    apply_decision,
     capacity_now,
     generate_proposal,
-    override_rates,
     proposal_document,
     read_proposal,
     weekly_proposal,
@@ -31,7 +31,6 @@ from api.schemas import (
     ProposalOut,
     ProposalRowOut,
 )
-from api.service_db import ConflictError
 
 router = APIRouter()
 

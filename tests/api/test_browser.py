@@ -111,6 +111,18 @@ def test_manager_overrides_and_accepts_then_key_worker_sees_the_case(
         r for r in rows if r["status"] == "assigned" and r["worker_id"] != key_worker["worker_id"]
     )
     household_id = row["household_id"]
+    # The proposal gave the key worker's room to other households: the manager first waitlists
+    # those, then gives this household to the key worker (an override into room the proposal
+    # gave away is refused with the reason).
+    for held in rows:
+        if held["status"] != "assigned" or held["worker_id"] != key_worker["worker_id"]:
+            continue
+        held_form = page.locator(f"#row-{held['household_id']} form")
+        held_form.get_by_label("Waitlist", exact=True).check()
+        held_form.get_by_label("Reason (needed unless you accept)").fill("Make room")
+        held_form.get_by_role("button", name="Record decision").click()
+        page.wait_for_load_state("load")
+        assert page.get_by_text("Decision recorded.").is_visible()
     form = page.locator(f"#row-{household_id} form")
     form.get_by_label("Give to another worker", exact=True).check()
     form.get_by_label("Key worker to give it to").select_option(key_worker["worker_id"])

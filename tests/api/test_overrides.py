@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from api.week import risk_band
+from models.explain import risk_band
 
 
 def _proposal(service) -> dict:

@@ -13,7 +13,8 @@ import pytest
 
 from api import service_db
 from api.pipeline import current_tables
-from api.routes._proposals import capacity_now, worker_problem
+from api.routes._decisions import worker_problem
+from api.routes._proposals import capacity_now
 from features.contract import table_dtypes
 
 

@@ -7,7 +7,7 @@ import time
 
 import pandas as pd
 
-from api.deps import WeekCache
+from api.week import WeekCache
 
 
 def test_a_new_weekly_run_replaces_the_old_without_a_gap(service, world):
