@@ -122,7 +122,7 @@ def _feature_groups(feature_names: tuple[str, ...]) -> np.ndarray:
     if unknown:
         raise ValueError(
             f"features without a reviewed reason template: {unknown}; add them to "
-            "models/_reasons.py (FEATURE_GROUPS) and models/reason_templates.toml"
+            "models/_reason_groups.py (FEATURE_GROUPS) and models/reason_templates.toml"
         )
     return np.array([GROUP_KEYS.index(FEATURE_GROUPS[name]) for name in feature_names])
 
