@@ -22,7 +22,7 @@ from experiments.city import generate_city
 from experiments.gates import PROMOTION_GATES
 from experiments.promotion import promote
 from experiments.registry import load_champion, log_outcome
-from experiments.training import fit_and_audit as fit_and_evaluate
+from experiments.training import fit_and_audit
 from models import TrainSettings, score_households, write_scores
 
 END = date(2025, 6, 30)
@@ -43,7 +43,7 @@ def main() -> None:
     city = generate_city(households=arguments.households, seed=arguments.seed, end=END)
     tables = {name: table for name, table in city.tables().items() if name != "truth"}
     settings = TrainSettings(folds=1)
-    outcome = fit_and_evaluate(tables=tables, as_of=END, settings=settings)
+    outcome = fit_and_audit(tables=tables, as_of=END, settings=settings)
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch)
         log_outcome(outcome, snapshot_id="bench", settings=settings, home=home)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from features.build import ARREARS_TYPES, TREND_WEEKS
 from features.contract import EVENT_TYPES
@@ -43,10 +44,10 @@ EXPECTED_EFFECTS: tuple[ExpectedEffect, ...] = _expected_effects()
 
 
 def _spearman(values: np.ndarray, attributions: np.ndarray) -> float:
+    """Spearman's rank correlation (scipy); NaN when either side is constant."""
     if np.unique(values).size < 2 or np.unique(attributions).size < 2:
         return float("nan")
-    ranks = pd.DataFrame({"value": values, "shap": attributions}).rank()
-    return float(np.corrcoef(ranks["value"], ranks["shap"])[0, 1])
+    return float(spearmanr(values, attributions).statistic)
 
 
 def _effect_row(effect: ExpectedEffect, values: np.ndarray, pushes: np.ndarray) -> dict:

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+import models._reasons as _reasons
+import models._timeline as _timeline
 from features.labels import DEFAULT_HORIZON_WEEKS
-from models import _reasons, _timeline
 from models._attributions import (
     BASE_VALUE,
     attribution_matrix,

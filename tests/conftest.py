@@ -1,16 +1,65 @@
-"""Fixtures shared by every package's tests: a fresh REBALANCE_HOME with MLflow's schema ready."""
+"""Fixtures shared by every package's tests: a fresh REBALANCE_HOME with MLflow's schema ready,
+and a small synthetic city with models fitted on it once per session (tests/models and
+tests/experiments both use them: the experiments' fixtures add the bias audit to the same fit)."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 from contextlib import closing
+from datetime import date
 from importlib.metadata import version as mlflow_version
 from pathlib import Path
 
 import pytest
 
 from experiments import tracking
+from experiments.city import generate_city
+from models import TrainSettings, fit_and_evaluate
+
+CITY_END = date(2025, 6, 30)
+CITY_HOUSEHOLDS = 4000
+# Fewer folds and a single thread keep the suite fast; everything else is the production default.
+QUICK = TrainSettings(folds=3, history_dates=4, num_threads=1)
+# A deliberately poor model (one stump) for refusal tests.
+WEAK = TrainSettings(folds=1, history_dates=2, n_estimators=1, num_leaves=2, num_threads=1)
+
+
+@pytest.fixture(scope="session")
+def quick() -> TrainSettings:
+    return QUICK
+
+
+@pytest.fixture(scope="session")
+def weak() -> TrainSettings:
+    return WEAK
+
+
+@pytest.fixture(scope="session")
+def city_end() -> date:
+    return CITY_END
+
+
+@pytest.fixture(scope="session")
+def city():
+    return generate_city(households=CITY_HOUSEHOLDS, seed=0, end=CITY_END)
+
+
+@pytest.fixture(scope="session")
+def small_city(city) -> dict:
+    """The contract tables only (no truth), as the store would return them."""
+    return {name: table for name, table in city.tables().items() if name != "truth"}
+
+
+@pytest.fixture(scope="session")
+def fitted_outcome(city, small_city):
+    """The quick model fitted once on the small city (models.fit_and_evaluate)."""
+    return fit_and_evaluate(tables=small_city, as_of=CITY_END, settings=QUICK, truth=city.truth)
+
+
+@pytest.fixture(scope="session")
+def weak_fitted_outcome(small_city):
+    return fit_and_evaluate(tables=small_city, as_of=CITY_END, settings=WEAK)
 
 
 @pytest.fixture(scope="session")

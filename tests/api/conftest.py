@@ -29,7 +29,7 @@ from api.app import create_app
 from api.deps import SESSION_COOKIE
 from api.settings import Settings, load_settings
 from experiments.city import generate_city, write_city
-from experiments.training import fit_and_audit as fit_and_evaluate
+from experiments.training import fit_and_audit
 from features.ingest import ingest_folder
 from features.store import Store
 from models import ChampionModel, TrainSettings, score_households, write_scores
@@ -117,7 +117,7 @@ def world(tmp_path_factory) -> World:
     # The store holds the data now; the CSV files need not be copied for every test.
     shutil.rmtree(home / "extract")
     tables = Store(home).read_tables()
-    outcome = fit_and_evaluate(tables=tables, as_of=CITY_END, settings=QUICK)
+    outcome = fit_and_audit(tables=tables, as_of=CITY_END, settings=QUICK)
     _weekly_run(home, tables, outcome=outcome)
     settings = load_settings(home=home, tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
     # As the weekly job does: every household's record made once for the service.
