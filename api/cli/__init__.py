@@ -7,8 +7,9 @@ allocate, compare), service.py (serve, demo), simulating.py and users.py (`rebal
 Start-up: each verb imports the stages it runs (features.ingest and validation, models,
 allocation, experiments, the web app) inside its function, so that `rebalance --help` and every
 verb load only what they use. Measured 2026-12-07 on the 2-core development machine while
-shared (CPU seconds, three runs): importing this package 2.6-2.8 s; with those stages imported
-at the top as well 8.4-9.4 s; with the web app too 11.0-11.7 s.
+shared (CPU seconds, three runs each): `rebalance --help` 2.7-3.6 s (2.8-3.3 s before the CLI
+was split into these modules); importing this package 2.6-2.8 s, with those stages imported
+at the top as well 8.4-9.4 s, with the web app too 11.0-11.7 s.
 """
 
 from __future__ import annotations
