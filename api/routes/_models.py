@@ -17,9 +17,17 @@ import time
 from pathlib import Path as FilePath
 
 import pandas as pd
+from markdown_it import MarkdownIt
 
 from api.deps import ServiceState
+from api.pipeline import fairness_settings
 from api.settings import Settings
+from experiments import tracking
+from experiments.fairness import METRIC_LABELS, fairness_gate, gated_rows
+from experiments.promotion import governance_dir
+from features.build import features_as_of, prepare_tables
+from features.store import Store
+from models import MODEL_NAME
 
 _REFRESH_SECONDS = 30.0
 _registry_lock = threading.Lock()
@@ -31,7 +39,6 @@ _features_lock = threading.Lock()
 
 def _run_directory(settings: Settings, run_id: str) -> FilePath:
     """The run's artifacts, copied from the tracking store on first use."""
-    from experiments import tracking
 
     target = settings.home / "service-cache" / "runs" / run_id
     if target.is_dir():
@@ -51,7 +58,6 @@ def _csv_records(path: FilePath) -> list[dict]:
 
 
 def _version_facts(settings: Settings, *, alias: str, found) -> dict:
-    from experiments import tracking
 
     metrics, _, _ = tracking.run_values(tracking_uri=settings.tracking_uri, run_id=found.run_id)
     directory = _run_directory(settings, found.run_id)
@@ -101,7 +107,6 @@ ACCEPTED_FINDINGS_FILE = "accepted_findings.json"
 
 def accepted_findings(settings: Settings, *, version: str) -> list[dict]:
     """The fairness findings the council accepted when this version was promoted ([] if none)."""
-    from experiments.promotion import governance_dir
 
     path = governance_dir(settings.home, version=version) / ACCEPTED_FINDINGS_FILE
     if not path.is_file():
@@ -118,8 +123,6 @@ def fairness_rows(
     the council accepted at promotion reads "<metric> (accepted at promotion)". The gate's
     overall verdict and message come with it. No table: ([], None).
     """
-    from api.pipeline import fairness_settings
-    from experiments.fairness import METRIC_LABELS, fairness_gate, gated_rows
 
     if not path.is_file():
         return [], None
@@ -150,7 +153,6 @@ def fairness_rows(
 
 def transparency_record_html(settings: Settings, *, version: str) -> str:
     """The champion's ATRS record written at promotion (empty when there is none)."""
-    from experiments.promotion import governance_dir
 
     path = governance_dir(settings.home, version=version) / "transparency_record.md"
     return _markdown().render(path.read_text(encoding="utf-8")) if path.is_file() else ""
@@ -158,8 +160,6 @@ def transparency_record_html(settings: Settings, *, version: str) -> str:
 
 def registry_facts(state: ServiceState) -> dict:
     """Champion and challenger with their metrics and artifacts (cached for 30 seconds)."""
-    from experiments import tracking
-    from models import MODEL_NAME
 
     with _registry_lock:
         cached = state.models_cache.get("registry")
@@ -200,7 +200,6 @@ def week_model(state: ServiceState) -> str | None:
 
 @functools.cache
 def _markdown():
-    from markdown_it import MarkdownIt
 
     # Raw HTML in a card is shown as text, never run.
     return MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -216,8 +215,6 @@ def model_card_html(directory: FilePath) -> str:
 
 def week_features(state: ServiceState, week) -> pd.DataFrame:
     """The week's model features per household (pseudonymised ids; no protected columns)."""
-    from features.build import features_as_of, prepare_tables
-    from features.store import Store
 
     with _features_lock:
         cached = state.models_cache.get("features")

@@ -23,6 +23,7 @@ from api.routes._models import (
 )
 from api.routes._overrides import override_export
 from api.schemas import Message, ModelsOut
+from experiments.overrides import summarise_overrides
 
 router = APIRouter()
 
@@ -83,7 +84,6 @@ def get_features(
 
 def override_rates_of(decisions) -> list[dict]:
     """Override and agreement rates overall, by locality, band and manager (empty: none yet)."""
-    from experiments.overrides import summarise_overrides
 
     records = decisions.loc[
         decisions["decision"].isin(["accepted", "changed_worker", "not_allocated", "added"])
