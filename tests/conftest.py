@@ -62,6 +62,27 @@ def weak_fitted_outcome(small_city):
     return fit_and_evaluate(tables=small_city, as_of=CITY_END, settings=WEAK)
 
 
+# Fixtures that take over 5 s to build on the development machine (pytest --durations): a test
+# that needs one is slow however quick its own body, so it is marked slow with the tests that
+# take over 5 s themselves. `make test-fast` leaves them all out.
+SLOW_FIXTURES = frozenset(
+    {
+        "world",  # tests/api: a city ingested, a model fitted, two weeks scored, a proposal
+        "model_world",
+        "demo_home",  # tests/api/test_end_to_end.py: `rebalance demo`
+        "histories",  # tests/experiments/test_simulation.py: simulated city histories
+        "fitted_outcome",  # the quick model fitted on the small city
+        "weak_fitted_outcome",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def _mlflow_template_db(request, tmp_path_factory) -> Path:
     # Creating MLflow's schema runs every migration (tens of seconds on a busy machine), so an

@@ -150,6 +150,7 @@ def test_unknown_household_is_a_clear_error_not_a_traceback(demo_home):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_a_refused_model_stops_the_demo_with_the_gate_and_scores_nothing(
     tmp_path, _mlflow_template_db
 ):

@@ -18,6 +18,7 @@ from tests.experiments.fairness.constructed import (
 )
 
 
+@pytest.mark.slow
 def test_bias_study_compares_the_same_lives_and_reports_its_audits(tmp_path):
     study = run_bias_study(
         households=1000,

@@ -145,6 +145,7 @@ def test_identical_inputs_give_identical_scores(
     assert first_file.read_bytes() == second_file.read_bytes()
 
 
+@pytest.mark.slow
 def test_train_logs_parameters_metrics_artifacts_and_model_card(
     rebalance_home, small_city, weak, city_end
 ):
