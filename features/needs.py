@@ -40,6 +40,8 @@ from features.contract import EVENT_TYPES, SKILLS
 __all__ = [
     "DEFAULT_LOOKBACK_WEEKS",
     "EVENT_SKILLS",
+    "EVIDENCE_SEPARATOR",
+    "NEEDS_SEPARATOR",
     "NEED_LABELS",
     "SCHOOL_SESSIONS_PER_YEAR",
     "SETTING_NAMES",
@@ -47,6 +49,7 @@ __all__ = [
     "event_types_for",
     "household_needs",
     "need_label",
+    "needs_of_records",
     "needs_settings_from_mapping",
 ]
 
@@ -56,6 +59,7 @@ EVIDENCE_SEPARATOR = " | "
 ARREARS_TYPES: tuple[str, ...] = ("rent_arrears", "council_tax_arrears")
 ABSENCE_TYPE = "school_absence"
 NEVER = np.iinfo(np.int64).max  # the age of a record that does not exist
+EVENT_CODE: Mapping[str, int] = MappingProxyType({n: at for at, n in enumerate(EVENT_TYPE_ORDER)})
 
 # Event type -> (the skills its records call for, the noun for one record, for several). Arrears
 # and school absence are described by their balance and sessions instead of a count.
@@ -294,6 +298,24 @@ def _needs_text(has: np.ndarray) -> np.ndarray:
     return np.array(texts, dtype=object)[inverse.reshape(-1)]
 
 
+def _needs_and_evidence(known: _Known, settings: NeedsSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(households x SKILLS) whether each need holds, and each household's evidence text."""
+    windows = {
+        weeks: _window(known, weeks=weeks)
+        for weeks in sorted(set(settings.lookback_weeks.values()))
+    }
+    has = np.zeros((known.n_households, len(SKILLS)), dtype=bool)
+    evidence = np.full(known.n_households, "", dtype=TEXT)
+    for column, skill in enumerate(SKILLS):
+        if not event_types_for(skill):
+            continue
+        window = windows[settings.lookback_weeks[skill]]
+        parts = _need_evidence(known, window, skill, settings=settings)
+        has[:, column], text = _need_text(skill, parts)
+        evidence = _join(evidence, text, EVIDENCE_SEPARATOR)
+    return has, evidence
+
+
 def household_needs(
     events: pd.DataFrame,
     *,
@@ -307,22 +329,9 @@ def household_needs(
     indexed by household_id (in the given order) with `needs` (";"-joined, SKILLS order, "" for
     none) and `needs_evidence` (one sentence per need, same order, joined by " | ").
     """
-    settings = settings or NeedsSettings()
     household_ids = pd.Index(household_ids, name="household_id")
     known = _known_records(events, household_ids=household_ids, as_of=as_of)
-    windows = {
-        weeks: _window(known, weeks=weeks)
-        for weeks in sorted(set(settings.lookback_weeks.values()))
-    }
-    has = np.zeros((len(household_ids), len(SKILLS)), dtype=bool)
-    evidence = np.full(len(household_ids), "", dtype=TEXT)
-    for column, skill in enumerate(SKILLS):
-        if not event_types_for(skill):
-            continue
-        window = windows[settings.lookback_weeks[skill]]
-        parts = _need_evidence(known, window, skill, settings=settings)
-        has[:, column], text = _need_text(skill, parts)
-        evidence = _join(evidence, text, EVIDENCE_SEPARATOR)
+    has, evidence = _needs_and_evidence(known, settings or NeedsSettings())
     return pd.DataFrame(
         {
             "needs": pd.array(_needs_text(has), dtype="str"),
@@ -330,3 +339,32 @@ def household_needs(
         },
         index=household_ids,
     )
+
+
+def needs_of_records(
+    *,
+    event_type: np.ndarray,
+    occurred_at: np.ndarray,
+    known_at: np.ndarray,
+    value: np.ndarray,
+    as_of,
+    settings: NeedsSettings | None = None,
+) -> list[tuple[str, str]]:
+    """One household's needs as (need, evidence) pairs in needs order, from its records as
+    columns (a single household's explanation: no table to build). Same rule as household_needs."""
+    as_of_day = day_number(pd.Timestamp(as_of))
+    days = np.asarray(as_of_day, dtype=np.int64)
+    occurred = np.asarray(occurred_at, dtype="datetime64[D]").astype(np.int64)
+    known_day = np.asarray(known_at, dtype="datetime64[D]").astype(np.int64)
+    kept = known_day <= days
+    known = _Known(
+        household=np.zeros(int(kept.sum()), dtype=np.int64),
+        event_type=np.array([EVENT_CODE[name] for name in np.asarray(event_type)[kept]], np.int64),
+        age_days=days - occurred[kept],
+        value=np.asarray(value, dtype=np.float64)[kept],
+        n_households=1,
+    )
+    has, evidence = _needs_and_evidence(known, settings or NeedsSettings())
+    named = [skill for skill, flag in zip(SKILLS, has[0], strict=True) if flag]
+    texts = str(evidence[0]).split(EVIDENCE_SEPARATOR) if named else []
+    return list(zip(named, texts, strict=True))

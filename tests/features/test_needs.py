@@ -14,6 +14,7 @@ from features.needs import (
     EVENT_SKILLS,
     NeedsSettings,
     household_needs,
+    needs_of_records,
     needs_settings_from_mapping,
 )
 
@@ -94,10 +95,21 @@ settings_strategy = st.builds(
 def test_a_household_has_a_need_exactly_when_its_records_inside_the_look_back_call_for_it(
     records, rules
 ):
-    table = household_needs(
-        events_table(records), household_ids=HOUSEHOLDS, as_of=AS_OF, settings=rules
-    )
+    events = events_table(records)
+    table = household_needs(events, household_ids=HOUSEHOLDS, as_of=AS_OF, settings=rules)
     assert table["needs"].to_dict() == expected_needs(records, rules)
+    for household in HOUSEHOLDS:  # one household's records as columns: the same answer
+        mine = events.loc[events["household_id"] == household]
+        pairs = needs_of_records(
+            event_type=mine["event_type"].to_numpy(dtype=object),
+            occurred_at=mine["occurred_at"].to_numpy(),
+            known_at=mine["known_at"].to_numpy(),
+            value=mine["value"].to_numpy(),
+            as_of=AS_OF,
+            settings=rules,
+        )
+        assert ";".join(need for need, _ in pairs) == table.loc[household, "needs"]
+        assert " | ".join(text for _, text in pairs) == table.loc[household, "needs_evidence"]
     evidence = table["needs_evidence"]
     for household, needs in table["needs"].items():
         sentences = evidence[household].split(" | ") if evidence[household] else []
