@@ -30,6 +30,8 @@ from models.explain import explain_households
 
 DEMO_END = date(2026, 11, 15)  # api/cli.py DEMO_END
 TOP = 500
+POINTS_AS_CONFIGURED: dict[str, int] = {}
+FLAT_POINTS = {"base_points": 12, "points_per_need": 0, "max_points": 12}
 # The issue's three checks: a record in the last 26 weeks -> the need it calls for.
 RECORD_CHECKS = {
     "domestic_abuse_incident": "domestic_abuse",
@@ -69,52 +71,57 @@ def record_checks(top: pd.DataFrame, events: pd.DataFrame, as_of: pd.Timestamp) 
     return lines
 
 
-def proposal_changes(old, new, *, workers: pd.DataFrame, safeguarding) -> dict[str, int]:
-    """Moved to a skilled worker: a household with a safeguarding need (new rule) that the old
-    proposal gave to a worker without the skill and the new one gives to a worker with it.
-    Waitlisted for lack of one: assigned before, waitlisted now, told it needs the skill."""
+def _outcome(rows: pd.DataFrame, guard: pd.Series, skills: pd.Series) -> pd.Series:
+    """Per candidate: "skilled" (assigned to a worker with its safeguarding skills), "unskilled"
+    (assigned to one without), or "waitlisted"."""
+    assigned = rows["status"] == "assigned"
+    covered = [
+        assigned_here and set(needed) <= set(split_skills(skills.get(worker, "")))
+        for needed, worker, assigned_here in zip(guard, rows["worker_id"], assigned, strict=True)
+    ]
+    outcome = pd.Series("waitlisted", index=rows.index)
+    outcome[assigned] = "unskilled"
+    outcome[pd.Series(covered, index=rows.index)] = "skilled"
+    return outcome
+
+
+def proposal_changes(old, new, *, workers: pd.DataFrame, safeguarding) -> dict[str, object]:
+    """For the households with a safeguarding need (by the records): where the old proposal put
+    them and where the new one does; and the proposal as a whole."""
     skills = workers.set_index("worker_id")["skills"]
     both = old.rows.merge(new.rows, on="household_id", suffixes=("_old", "_new"))
     guard = both["needs_new"].map(lambda text: safeguarding_needs(text, safeguarding))
-
-    def covered(worker_ids: pd.Series) -> pd.Series:
-        return pd.Series(
-            [
-                isinstance(worker, str)
-                and worker in skills.index
-                and set(needed) <= set(split_skills(skills[worker]))
-                for needed, worker in zip(guard, worker_ids, strict=True)
-            ],
-            index=both.index,
-        )
-
-    assigned_old, assigned_new = both["status_old"] == "assigned", both["status_new"] == "assigned"
     guarded = guard.map(bool)
+    before = _outcome(both.rename(columns=lambda c: c.removesuffix("_old")), guard, skills)
+    after = _outcome(both.rename(columns=lambda c: c.removesuffix("_new")), guard, skills)
+    waiting = both["explanation_new"]
     return {
         "candidates": len(both),
-        "assigned (old, new)": (int(assigned_old.sum()), int(assigned_new.sum())),
-        "with a safeguarding need (new rule)": int(guarded.sum()),
-        "old proposal gave them a worker without the skill": int(
-            (guarded & assigned_old & ~covered(both["worker_id_old"])).sum()
+        "assigned (old, new)": (int(old.summary["assigned"]), int(new.summary["assigned"])),
+        "points per candidate, mean (old, new)": (
+            round(float(both["points_old"].mean()), 1),
+            round(float(both["points_new"].mean()), 1),
         ),
-        "moved to a worker with the skill": int(
-            (guarded & assigned_old & ~covered(both["worker_id_old"]) & assigned_new).sum()
+        "with a safeguarding need (by the records)": int(guarded.sum()),
+        "  old proposal: to a worker with the skill / without it / waitlisted": tuple(
+            int((guarded & (before == kind)).sum())
+            for kind in ("skilled", "unskilled", "waitlisted")
         ),
-        "waitlisted for lack of a skilled worker": int(
-            (
-                guarded & ~assigned_new & both["explanation_new"].str.contains("skill", regex=False)
-            ).sum()
+        "  new proposal: to a worker with the skill / without it / waitlisted": tuple(
+            int((guarded & (after == kind)).sum())
+            for kind in ("skilled", "unskilled", "waitlisted")
         ),
-        "of whom assigned by the old proposal": int(
-            (
-                guarded
-                & assigned_old
-                & ~assigned_new
-                & both["explanation_new"].str.contains("skill", regex=False)
-            ).sum()
+        "  moved from a worker without the skill to one with it": int(
+            (guarded & (before == "unskilled") & (after == "skilled")).sum()
         ),
-        "worker changed (any household)": int(
-            (both["worker_id_old"].fillna("") != both["worker_id_new"].fillna("")).sum()
+        "  given a worker without the skill before, waitlisted now": int(
+            (guarded & (before == "unskilled") & (after == "waitlisted")).sum()
+        ),
+        "  waitlisted: no active worker with the skill in reach": int(
+            (guarded & (after == "waitlisted") & waiting.str.startswith("Needs a worker")).sum()
+        ),
+        "  waitlisted: the skilled workers had no room": int(
+            (guarded & (after == "waitlisted") & ~waiting.str.startswith("Needs a worker")).sum()
         ),
     }
 
@@ -146,15 +153,26 @@ def main() -> None:
     print("\nRecords in the top 500 and the need they call for:")
     print("\n".join(record_checks(top, tables["events"], as_of)))
     old_scores = scores.assign(needs=scores["needs_old"]).drop(columns=["needs_evidence"])
-    for safeguarding in (("domestic_abuse",), ("domestic_abuse", "parenting")):
-        settings = AllocationSettings(safeguarding=safeguarding)
-        common = {"workers": tables["workers"], "cases": tables["cases"], "as_of": as_of}
-        old = propose_allocation(scores=old_scores, settings=AllocationSettings(), **common)
-        new = propose_allocation(scores=scores, settings=settings, **common)
-        print(f"\nProposal, safeguarding {', '.join(safeguarding)} (old rule: needs from reasons):")
-        changes = proposal_changes(old, new, workers=tables["workers"], safeguarding=safeguarding)
-        for label, figure in changes.items():
-            print(f"  {label}: {figure}")
+    common = {"workers": tables["workers"], "cases": tables["cases"], "as_of": as_of}
+    # Case points grow with the number of needs (docs/allocation.md), and needs from the records
+    # are more than the reasons' skills: the flat runs count every case at 12 points (about the old
+    # mean) to show the safeguarding rule's effect apart from the points.
+    for points, label in ((POINTS_AS_CONFIGURED, "points as configured"), (FLAT_POINTS, "flat")):
+        for safeguarding in (("domestic_abuse",), ("domestic_abuse", "parenting")):
+            settings = AllocationSettings(**points, safeguarding=safeguarding)
+            old = propose_allocation(
+                scores=old_scores, settings=AllocationSettings(**points), **common
+            )
+            new = propose_allocation(scores=scores, settings=settings, **common)
+            print(
+                f"\nProposal ({label}), safeguarding {', '.join(safeguarding)}; "
+                "old: needs from reasons"
+            )
+            changes = proposal_changes(
+                old, new, workers=tables["workers"], safeguarding=safeguarding
+            )
+            for name, figure in changes.items():
+                print(f"  {name}: {figure}")
 
 
 if __name__ == "__main__":
