@@ -305,14 +305,21 @@ def _needs_and_evidence(known: _Known, settings: NeedsSettings) -> tuple[np.ndar
         for weeks in sorted(set(settings.lookback_weeks.values()))
     }
     has = np.zeros((known.n_households, len(SKILLS)), dtype=bool)
-    evidence = np.full(known.n_households, "", dtype=TEXT)
+    texts = []
     for column, skill in enumerate(SKILLS):
         if not event_types_for(skill):
             continue
         window = windows[settings.lookback_weeks[skill]]
         parts = _need_evidence(known, window, skill, settings=settings)
         has[:, column], text = _need_text(skill, parts)
-        evidence = _join(evidence, text, EVIDENCE_SEPARATOR)
+        texts.append(text)
+    # Sentences are joined only for households with a need (most have none).
+    rows = np.flatnonzero(has.any(axis=1))
+    joined = np.full(len(rows), "", dtype=TEXT)
+    for text in texts:
+        joined = _join(joined, text[rows], EVIDENCE_SEPARATOR)
+    evidence = np.full(known.n_households, "", dtype=TEXT)
+    evidence[rows] = joined
     return has, evidence
 
 
