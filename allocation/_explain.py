@@ -15,6 +15,7 @@ import pandas as pd
 
 from allocation.rules import (
     DEFAULT_SAFEGUARDING,
+    covers,
     safeguarding_needs,
     skill_label,
     skills_phrase,
@@ -184,10 +185,6 @@ def _shortfall_text(fact: dict[str, Any]) -> str:
     )
 
 
-def _covers(skills: object, guard: tuple[str, ...]) -> bool:
-    return set(guard) <= set(split_skills(skills))
-
-
 def _place_flags(facts: pd.DataFrame, context: ExplainContext) -> pd.DataFrame:
     """Per candidate: its places, whether any active worker is there, and whether any of them has
     every safeguarding skill the household needs (`guard`)."""
@@ -196,7 +193,7 @@ def _place_flags(facts: pd.DataFrame, context: ExplainContext) -> pd.DataFrame:
     places = facts["locality"].map(lambda home: context.places.get(home, [home]))
     trained = {
         guard: set(
-            active.loc[active["skills"].map(lambda skills, g=guard: _covers(skills, g)), "locality"]
+            active.loc[active["skills"].map(lambda skills, g=guard: covers(skills, g)), "locality"]
         )
         for guard in set(facts["guard"])
     }
@@ -252,7 +249,7 @@ def shortfall(
         nearby = active.loc[active["locality"].isin(places.get(locality, [locality]))]
         waiting = (rows["locality"] == locality) & (rows["status"] == "waitlisted")
         for guard in sorted({(), *guards[waiting]}):
-            pool = nearby.loc[nearby["skills"].map(lambda skills, g=guard: _covers(skills, g))]
+            pool = nearby.loc[nearby["skills"].map(lambda skills, g=guard: covers(skills, g))]
             demand = rows.loc[waiting & guards.map(guard.__eq__) if guard else waiting]
             left = int(pool["free_after"].clip(lower=0).sum())
             short = max(0, int(demand["points"].sum()) - left)

@@ -51,7 +51,7 @@ def skill_label(skill: str) -> str:
 
 
 def skills_phrase(skills: Sequence[str]) -> str:
-    """ "domestic-abuse skill", "domestic-abuse and parenting skills" (the skill as a modifier)."""
+    """The skills as a modifier: "domestic-abuse skill", "domestic-abuse and parenting skills"."""
     words = [skill_label(skill).replace(" ", "-") for skill in skills]
     joined = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
     return f"{joined} skill{'s' if len(words) > 1 else ''}"
@@ -75,6 +75,11 @@ def missing_safeguarding(
     """The household's safeguarding needs that a worker's skills do not cover (rule 3)."""
     held = set(split_skills(skills))
     return tuple(skill for skill in safeguarding_needs(needs, safeguarding) if skill not in held)
+
+
+def covers(skills: object, needed: Sequence[str]) -> bool:
+    """Whether a worker's skills include every skill of `needed` (rule 3 for a known need set)."""
+    return not missing_safeguarding(";".join(needed), skills, needed)
 
 
 def places_for(locality: str, *, neighbours: Mapping[str, Sequence[str]]) -> list[str]:

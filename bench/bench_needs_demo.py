@@ -20,7 +20,7 @@ from datetime import date
 import pandas as pd
 
 from allocation import AllocationSettings, propose_allocation
-from allocation.rules import safeguarding_needs, split_skills
+from allocation.rules import covers, safeguarding_needs, split_skills
 from experiments.city import generate_city
 from experiments.training import fit_and_audit
 from features.build import features_as_of, prepare_tables
@@ -76,7 +76,7 @@ def _outcome(rows: pd.DataFrame, guard: pd.Series, skills: pd.Series) -> pd.Seri
     (assigned to one without), or "waitlisted"."""
     assigned = rows["status"] == "assigned"
     covered = [
-        assigned_here and set(needed) <= set(split_skills(skills.get(worker, "")))
+        assigned_here and covers(skills.get(worker, ""), needed)
         for needed, worker, assigned_here in zip(guard, rows["worker_id"], assigned, strict=True)
     ]
     outcome = pd.Series("waitlisted", index=rows.index)
