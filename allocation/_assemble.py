@@ -31,6 +31,15 @@ ROW_COLUMNS = [
     "explanation",
 ]
 
+
+def row_columns(rows: pd.DataFrame) -> list[str]:
+    """The proposal's row columns: needs_evidence after needs when the scores had it."""
+    if "needs_evidence" not in rows.columns:
+        return ROW_COLUMNS
+    at = ROW_COLUMNS.index("needs") + 1
+    return [*ROW_COLUMNS[:at], "needs_evidence", *ROW_COLUMNS[at:]]
+
+
 WORKER_COLUMNS = [
     "worker_id",
     "locality",
@@ -278,12 +287,15 @@ class Run:
 def assemble(prepared: Prepared, chosen: pd.Series, run: Run) -> Proposal:
     rows = _rows(prepared, _assignment(prepared, chosen))
     workers = _worker_summary(prepared, rows)
-    short = shortfall(rows, workers=workers, places=prepared.places)
-    context = ExplainContext(prepared.options, workers, prepared.places, run.settings.relative_gap)
+    safeguarding = run.settings.safeguarding
+    short = shortfall(rows, workers=workers, places=prepared.places, safeguarding=safeguarding)
+    context = ExplainContext(
+        prepared.options, workers, prepared.places, run.settings.relative_gap, safeguarding
+    )
     rows = rows.assign(
         worker_id=rows["worker_id"].astype("str"),
         explanation=explain(rows, context=context, short=short),
-    )[ROW_COLUMNS]
+    )[row_columns(rows)]
     summary = _summary(
         prepared,
         rows,

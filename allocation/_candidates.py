@@ -101,7 +101,7 @@ def eligible_pairs(
     pairs = candidates.merge(allowed, on="locality").merge(
         workers[["worker_id", "worker_locality", "skill_mask", "active"]], on="worker_locality"
     )
-    pairs = pairs.loc[allowed_pairs(pairs)]
+    pairs = pairs.loc[allowed_pairs(pairs, safeguarding=settings.safeguarding)]
     overlap = np.bitwise_count(
         (pairs["need_mask"] & pairs["skill_mask"]).to_numpy(dtype="int64")
     ).astype("int64")

@@ -7,12 +7,20 @@ then each sentence is written from its row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from allocation.rules import needs_safeguarding, skill_label, split_skills
+from allocation.rules import (
+    DEFAULT_SAFEGUARDING,
+    covers,
+    safeguarding_needs,
+    skill_label,
+    skills_phrase,
+    split_skills,
+)
 
 SAME_VALUE = 1e-12
 
@@ -46,6 +54,7 @@ class ExplainContext:
     workers: pd.DataFrame  # per-worker summary (worker_id, locality, skills, free_before, ...)
     places: dict[str, list[str]]  # household locality -> localities whose workers may take it
     tolerance: float
+    safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING  # AllocationSettings.safeguarding
 
 
 def _first_per_household(
@@ -87,7 +96,7 @@ def _assigned_text(fact: dict[str, Any], tolerance: float) -> str:
     where = (
         "same locality" if fact["same_locality"] else (f"neighbouring locality ({fact['home']})")
     )
-    guard = ", has domestic-abuse skill (safeguarding)" if needs_safeguarding(fact["needs"]) else ""
+    guard = f", has {skills_phrase(fact['guard'])} (safeguarding)" if fact["guard"] else ""
     lock = "Assigned by a manager's lock. " if fact["locked"] else ""
     skills = fact["worker_skills"]
     first = (
@@ -133,7 +142,7 @@ def _places_words(fact: dict[str, Any]) -> str:
 
 
 def _group_words(fact: dict[str, Any]) -> str:
-    skill = " with domestic-abuse skill" if needs_safeguarding(fact["needs"]) else ""
+    skill = f" with {skills_phrase(fact['guard'])}" if fact["guard"] else ""
     return f"{skill} in {_places_words(fact)}"
 
 
@@ -141,10 +150,10 @@ def _waitlisted_text(fact: dict[str, Any]) -> str:
     points = int(fact["points"])
     if not fact["any_active"]:
         return f"No active key worker in {_places_words(fact)} this week."
-    if needs_safeguarding(fact["needs"]) and not fact["any_trained"]:
+    if fact["guard"] and not fact["any_trained"]:
         return (
-            f"Needs a worker with domestic-abuse skill (safeguarding); no active worker in "
-            f"{_places_words(fact)} has it."
+            f"Needs a worker with {skills_phrase(fact['guard'])} (safeguarding); no active "
+            f"worker in {_places_words(fact)} has {'it' if len(fact['guard']) == 1 else 'them'}."
         )
     if pd.isna(fact["near_worker_id"]):
         return "Every eligible worker is excluded by a manager's lock."
@@ -165,8 +174,8 @@ def _waitlisted_text(fact: dict[str, Any]) -> str:
 def _shortfall_text(fact: dict[str, Any]) -> str:
     if fact["short"] > 0:
         who = (
-            f"{fact['locality']}'s workers with domestic-abuse skill are"
-            if needs_safeguarding(fact["needs"])
+            f"{fact['locality']}'s workers with {skills_phrase(fact['guard'])} are"
+            if fact["guard"]
             else f"{fact['locality']} is"
         )
         return f"{who} {int(fact['short'])} points short this week."
@@ -176,29 +185,43 @@ def _shortfall_text(fact: dict[str, Any]) -> str:
     )
 
 
-def _place_flags(rows: pd.DataFrame, context: ExplainContext) -> pd.DataFrame:
-    """Per candidate: its places, and whether any active (and any trained) worker is there."""
+def _place_flags(facts: pd.DataFrame, context: ExplainContext) -> pd.DataFrame:
+    """Per candidate: its places, whether any active worker is there, and whether any of them has
+    every safeguarding skill the household needs (`guard`)."""
     active = context.workers.loc[context.workers["active"]]
     staffed = set(active["locality"])
-    trained = set(active.loc[active["skills"].map(needs_safeguarding).astype("bool"), "locality"])
-    places = rows["locality"].map(lambda home: context.places.get(home, [home]))
+    places = facts["locality"].map(lambda home: context.places.get(home, [home]))
+    trained = {
+        guard: set(
+            active.loc[active["skills"].map(lambda skills, g=guard: covers(skills, g)), "locality"]
+        )
+        for guard in set(facts["guard"])
+    }
     return pd.DataFrame(
         {
             "places": places,
             "any_active": places.map(lambda names: bool(staffed.intersection(names))),
-            "any_trained": places.map(lambda names: bool(trained.intersection(names))),
+            "any_trained": [
+                bool(trained[guard].intersection(names))
+                for guard, names in zip(facts["guard"], places, strict=True)
+            ],
         },
-        index=rows.index,
+        index=facts.index,
     )
+
+
+def _guards(needs: pd.Series, safeguarding: Sequence[str]) -> pd.Series:
+    """Each household's safeguarding needs, as a tuple (empty: none)."""
+    return needs.map(lambda text: safeguarding_needs(text, safeguarding))
 
 
 def explain(rows: pd.DataFrame, *, context: ExplainContext, short: pd.DataFrame) -> pd.Series:
     """One group of sentences per proposal row (rows must have a default RangeIndex)."""
-    facts = _facts(rows, context).join(_place_flags(rows, context))
-    facts = (
-        facts.assign(safeguarding=facts["needs"].map(needs_safeguarding))
-        .merge(short, on=["locality", "safeguarding"], how="left")
-        .fillna({"short": 0, "free_left": 0})
+    facts = _facts(rows, context)
+    facts = facts.assign(guard=_guards(facts["needs"], context.safeguarding))
+    facts = facts.join(_place_flags(facts, context))
+    facts = facts.merge(short, on=["locality", "guard"], how="left").fillna(
+        {"short": 0, "free_left": 0}
     )
     texts = [
         _assigned_text(fact, context.tolerance)
@@ -210,21 +233,27 @@ def explain(rows: pd.DataFrame, *, context: ExplainContext, short: pd.DataFrame)
 
 
 def shortfall(
-    rows: pd.DataFrame, *, workers: pd.DataFrame, places: dict[str, list[str]]
+    rows: pd.DataFrame,
+    *,
+    workers: pd.DataFrame,
+    places: dict[str, list[str]],
+    safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING,
 ) -> pd.DataFrame:
-    """Per (locality, safeguarding): points short this week (waiting demand beyond the free points
-    left among eligible workers) and those free points."""
+    """Per locality and safeguarding need (`guard`: the skills needed, () for the locality as a
+    whole; `safeguarding`: whether any): points short this week (waiting demand beyond the free
+    points left among eligible workers) and those free points."""
     active = workers.loc[workers["active"]]
-    trained = active["skills"].map(needs_safeguarding).astype("bool")
+    guards = _guards(rows["needs"], safeguarding)
     records = []
     for locality in sorted(rows["locality"].unique()):
-        nearby = active["locality"].isin(places.get(locality, [locality]))
-        waiting = rows.loc[(rows["locality"] == locality) & (rows["status"] == "waitlisted")]
-        guarded = waiting["needs"].map(needs_safeguarding).astype("bool")
-        for flag, pool, demand in (
-            (False, active.loc[nearby], waiting),
-            (True, active.loc[nearby & trained], waiting.loc[guarded]),
-        ):
+        nearby = active.loc[active["locality"].isin(places.get(locality, [locality]))]
+        waiting = (rows["locality"] == locality) & (rows["status"] == "waitlisted")
+        for guard in sorted({(), *guards[waiting]}):
+            pool = nearby.loc[nearby["skills"].map(lambda skills, g=guard: covers(skills, g))]
+            demand = rows.loc[waiting & guards.map(guard.__eq__) if guard else waiting]
             left = int(pool["free_after"].clip(lower=0).sum())
-            records.append((locality, flag, max(0, int(demand["points"].sum()) - left), left))
-    return pd.DataFrame(records, columns=["locality", "safeguarding", "short", "free_left"])
+            short = max(0, int(demand["points"].sum()) - left)
+            records.append((locality, bool(guard), guard, short, left))
+    return pd.DataFrame(
+        records, columns=["locality", "safeguarding", "guard", "short", "free_left"]
+    )

@@ -15,6 +15,7 @@ _ROW_DTYPES = {
     "household_id": _TEXT,
     "locality": _TEXT,
     "needs": _TEXT,
+    "needs_evidence": _TEXT,
     "status": _TEXT,
     "worker_id": _TEXT,
     "explanation": _TEXT,
@@ -83,6 +84,8 @@ def read_proposal(path: Path | str) -> Proposal:
     rows = rows.assign(
         locked=rows["locked"].astype("str").str.lower().eq("true"), needs=rows["needs"].fillna("")
     )
+    if "needs_evidence" in rows.columns:
+        rows["needs_evidence"] = rows["needs_evidence"].fillna("")
     workers = _read_csv(paths["workers"], _WORKER_DTYPES)
     continuing = _read_csv(paths["continuing"], _CONTINUING_DTYPES)
     continuing = continuing.assign(opened_at=pd.to_datetime(continuing["opened_at"]))

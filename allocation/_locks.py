@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from allocation.rules import room_refusal, worker_refusal
+from allocation.rules import DEFAULT_SAFEGUARDING, room_refusal, worker_refusal
 
 APPLIED = "applied"
 INFEASIBLE = "infeasible"
@@ -29,6 +29,7 @@ class LockContext:
     neighbours: Mapping[str, Sequence[str]]  # as the proposal applies them (allocation.rules)
     points: pd.Series  # candidate household_id -> points
     locality: str | None
+    safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING  # AllocationSettings.safeguarding
 
 
 def _open_case_verdict(kind: str, worker_id: str, open_worker: str) -> tuple[str, str]:
@@ -55,6 +56,7 @@ def _assign_verdict(household_id: str, worker_id: str, context: LockContext) -> 
         household_locality=context.scored.loc[household_id, "locality"],
         needs=context.scored.loc[household_id, "needs"],
         neighbours=context.neighbours,
+        safeguarding=context.safeguarding,
     ) or room_refusal(
         worker_id=worker_id,
         capacity_points=int(worker["capacity_points"]),

@@ -57,6 +57,7 @@ def _lock_context(scores, open_cases, capacity, candidates, locality, settings) 
         neighbours={} if locality is not None else settings.neighbours,
         points=candidates.set_index("household_id")["points"],
         locality=locality,
+        safeguarding=settings.safeguarding,
     )
 
 

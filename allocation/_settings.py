@@ -9,6 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from allocation.rules import DEFAULT_SAFEGUARDING
+from features.contract import SKILLS
+
 
 class AllocationInputError(ValueError):
     """Bad input to the allocation (a user error): the message names the table, row and column."""
@@ -19,7 +22,9 @@ class AllocationSettings:
     """How the weekly proposal is built; every figure here is documented in docs/allocation.md.
 
     `neighbours` maps a household's locality to the other localities whose workers may also take
-    its households (one direction only: list both ways for a two-way arrangement).
+    its households (one direction only: list both ways for a two-way arrangement). `safeguarding`
+    is the council's set of safeguarding needs (features.needs.NeedsSettings.safeguarding): a
+    household with one goes only to a worker with that skill.
     """
 
     top_n: int = 500
@@ -32,6 +37,7 @@ class AllocationSettings:
     num_workers: int = 2
     seed: int = 0
     neighbours: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    safeguarding: tuple[str, ...] = DEFAULT_SAFEGUARDING
 
     def __post_init__(self) -> None:
         problems = _settings_problems(self)
@@ -42,6 +48,8 @@ class AllocationSettings:
             for locality, others in sorted(self.neighbours.items())
         }
         object.__setattr__(self, "neighbours", MappingProxyType(frozen_neighbours))
+        chosen = set(self.safeguarding)
+        object.__setattr__(self, "safeguarding", tuple(s for s in SKILLS if s in chosen))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (for proposal.json)."""
@@ -56,6 +64,7 @@ class AllocationSettings:
             "num_workers": self.num_workers,
             "seed": self.seed,
             "neighbours": {key: list(value) for key, value in self.neighbours.items()},
+            "safeguarding": list(self.safeguarding),
         }
 
 
@@ -75,6 +84,14 @@ def _settings_problems(settings: AllocationSettings) -> list[str]:
         (isinstance(settings.neighbours, Mapping), "neighbours must map locality -> localities"),
     ]
     problems = [message for ok, message in checks if not ok]
+    if isinstance(settings.safeguarding, str) or not hasattr(settings.safeguarding, "__iter__"):
+        problems.append("safeguarding must be a list of skills")
+    else:
+        problems += [
+            f"safeguarding: {skill!r} is not a skill ({', '.join(SKILLS)})"
+            for skill in settings.safeguarding
+            if skill not in SKILLS
+        ]
     if isinstance(settings.neighbours, Mapping):
         problems += [
             f"neighbours[{locality!r}] must be a list or tuple of localities"

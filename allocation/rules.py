@@ -10,7 +10,9 @@ The rules, in the order a refusal names them:
 1. the worker is active (taking new cases);
 2. the worker works in the household's locality, or in one the council lets take its households
    (`neighbours`: household locality -> the other localities whose workers may take them);
-3. safeguarding: a household that needs SAFEGUARDING_SKILL goes only to a worker who has it;
+3. safeguarding: a household with a need in the council's safeguarding set (`safeguarding`,
+   default DEFAULT_SAFEGUARDING: domestic abuse; e.g. parenting can be added) goes only to a
+   worker who has every such skill it needs;
 4. room: the case's points fit in the worker's free points (capacity minus open cases, cases
    opened by decisions and cases already given this week).
 """
@@ -23,8 +25,10 @@ import numpy as np
 import pandas as pd
 
 from features.contract import SKILLS
+from features.needs import need_label
 
-SAFEGUARDING_SKILL = "domestic_abuse"
+DEFAULT_SAFEGUARDING: tuple[str, ...] = ("domestic_abuse",)
+SAFEGUARDING_SKILL = DEFAULT_SAFEGUARDING[0]  # the default set's one skill
 SKILL_BIT: dict[str, int] = {skill: 1 << position for position, skill in enumerate(SKILLS)}
 
 
@@ -42,13 +46,40 @@ def skill_mask(text: object) -> int:
 
 
 def skill_label(skill: str) -> str:
-    """How a skill reads in a sentence."""
-    return {"asb": "anti-social behaviour"}.get(skill, skill.replace("_", " "))
+    """How a skill reads in a sentence (features.needs.need_label)."""
+    return need_label(skill)
 
 
-def needs_safeguarding(needs: object) -> bool:
-    """Whether a needs (or skills) list names the safeguarding skill."""
-    return SAFEGUARDING_SKILL in split_skills(needs)
+def skills_phrase(skills: Sequence[str]) -> str:
+    """The skills as a modifier: "domestic-abuse skill", "domestic-abuse and parenting skills"."""
+    words = [skill_label(skill).replace(" ", "-") for skill in skills]
+    joined = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"{joined} skill{'s' if len(words) > 1 else ''}"
+
+
+def safeguarding_needs(
+    needs: object, safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING
+) -> tuple[str, ...]:
+    """The needs of a needs list that are in the safeguarding set, in contract order."""
+    return tuple(skill for skill in split_skills(needs) if skill in safeguarding)
+
+
+def needs_safeguarding(needs: object, safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING) -> bool:
+    """Whether a needs list names any need of the safeguarding set."""
+    return bool(safeguarding_needs(needs, safeguarding))
+
+
+def missing_safeguarding(
+    needs: object, skills: object, safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING
+) -> tuple[str, ...]:
+    """The household's safeguarding needs that a worker's skills do not cover (rule 3)."""
+    held = set(split_skills(skills))
+    return tuple(skill for skill in safeguarding_needs(needs, safeguarding) if skill not in held)
+
+
+def covers(skills: object, needed: Sequence[str]) -> bool:
+    """Whether a worker's skills include every skill of `needed` (rule 3 for a known need set)."""
+    return not missing_safeguarding(";".join(needed), skills, needed)
 
 
 def places_for(locality: str, *, neighbours: Mapping[str, Sequence[str]]) -> list[str]:
@@ -63,10 +94,12 @@ def worker_refusal(
     household_locality: str,
     needs: object,
     neighbours: Mapping[str, Sequence[str]],
+    safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING,
 ) -> str | None:
     """Why the worker may not take the household (None: rules 1-3 allow it).
 
-    `worker` is the worker's row of the workers table (active, locality, skills).
+    `worker` is the worker's row of the workers table (active, locality, skills); `safeguarding`
+    the council's safeguarding needs (AllocationSettings.safeguarding).
     """
     if not bool(worker["active"]):
         return f"{worker_id} is not active (not taking new cases)"
@@ -75,10 +108,11 @@ def worker_refusal(
             f"{worker_id} works in {worker['locality']}, which may not take households from "
             f"{household_locality}"
         )
-    if needs_safeguarding(needs) and not needs_safeguarding(worker["skills"]):
+    missing = missing_safeguarding(needs, worker["skills"], safeguarding)
+    if missing:
         return (
-            "the household needs a worker with domestic-abuse skill (safeguarding); "
-            f"{worker_id} does not have it"
+            f"the household needs a worker with {skills_phrase(missing)} (safeguarding); "
+            f"{worker_id} does not have {'it' if len(missing) == 1 else 'them'}"
         )
     return None
 
@@ -95,14 +129,20 @@ def room_refusal(
     )
 
 
-def allowed_pairs(pairs: pd.DataFrame) -> pd.Series:
+def safeguarding_mask(safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING) -> int:
+    """Bit mask of the safeguarding set (bit i = SKILLS[i])."""
+    return sum(SKILL_BIT[skill] for skill in set(safeguarding))
+
+
+def allowed_pairs(
+    pairs: pd.DataFrame, *, safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING
+) -> pd.Series:
     """Rules 1 and 3 over a table of (household, worker) pairs: True where allowed.
 
     `pairs` has `active` and the bit masks `need_mask` and `skill_mask` (skill_mask); rule 2 is
     applied by joining on the allowed (locality, worker locality) table, which `places_for` gives.
     """
-    bit = SKILL_BIT[SAFEGUARDING_SKILL]
-    needs_guard = (pairs["need_mask"].to_numpy(dtype=np.int64) & bit) != 0
-    has_skill = (pairs["skill_mask"].to_numpy(dtype=np.int64) & bit) != 0
-    allowed = pairs["active"].to_numpy(dtype=bool) & (~needs_guard | has_skill)
+    guarded = pairs["need_mask"].to_numpy(dtype=np.int64) & safeguarding_mask(safeguarding)
+    uncovered = guarded & ~pairs["skill_mask"].to_numpy(dtype=np.int64)
+    allowed = pairs["active"].to_numpy(dtype=bool) & (uncovered == 0)
     return pd.Series(allowed, index=pairs.index)

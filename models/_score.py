@@ -3,8 +3,10 @@
 Rank 1 is the highest risk. Isotonic calibration maps bands of raw scores to one probability, so
 households are ranked by the booster's raw score (which the calibrated risk never contradicts: the
 calibration is monotone) and then by household_id, so the same inputs always give the same list.
-Reasons and needs come from models.explain (TreeSHAP contributions written with the reviewed
-templates, whose skills are the one reviewed mapping from records to key-worker needs).
+Reasons come from models.explain (TreeSHAP contributions written with the reviewed templates).
+Needs come from the household's own records as of the date (features.needs: every record of a
+mapped type within its look-back, arrears above a threshold, persistent school absence), with the
+evidence for each need in `needs_evidence`; they are no longer limited to the reasons shown.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 from features.build import features_as_of, prepare_tables
 from features.cases import open_cases
+from features.needs import NeedsSettings, household_needs
 from models._metrics import ranking_order
 from models._persist import ChampionModel
 from models.explain import explain_households
@@ -29,6 +32,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "risk",
     "rank",
     "needs",
+    "needs_evidence",
     "reasons",
     "reason_groups",
     "open_case_worker",
@@ -52,8 +56,12 @@ def score_features(
     tables: Mapping[str, pd.DataFrame],
     as_of,
     model: ChampionModel,
+    needs_settings: NeedsSettings | None = None,
 ) -> pd.DataFrame:
-    """Scores for households whose features (indexed by household_id) are already built."""
+    """Scores for households whose features (indexed by household_id) are already built.
+
+    `needs` and `needs_evidence` come from `tables["events"]` under `needs_settings` (the
+    `[needs]` table of rebalance.toml; default: the product's defaults)."""
     estimator = model.estimator
     raw_score = estimator.predict_raw(features)
     household_ids = features.index.to_numpy(dtype=object)
@@ -63,13 +71,17 @@ def score_features(
         booster=estimator.booster_, features=features, tables=tables, as_of=as_of
     ).set_index("household_id")
     localities = tables["households"].set_index("household_id")["locality"]
+    needs = household_needs(
+        tables["events"], household_ids=features.index, as_of=as_of, settings=needs_settings
+    )
     scores = pd.DataFrame(
         {
             "household_id": features.index.astype("str"),
             "locality": localities.reindex(features.index).to_numpy(),
             "risk": estimator.calibrator_.predict(raw_score),
             "rank": rank,
-            "needs": explained["needs"].reindex(features.index).to_numpy(),
+            "needs": needs["needs"].to_numpy(),
+            "needs_evidence": needs["needs_evidence"].to_numpy(),
             "reasons": explained["reasons"].reindex(features.index).to_numpy(),
             "reason_groups": explained["reason_groups"].reindex(features.index).to_numpy(),
             "open_case_worker": open_case_workers(tables["cases"], as_of=as_of)
@@ -86,16 +98,20 @@ def score_households(
     tables: Mapping[str, pd.DataFrame],
     as_of,
     model: ChampionModel,
+    needs_settings: NeedsSettings | None = None,
 ) -> pd.DataFrame:
     """Score every household as of `as_of` (only records known by then), highest risk first."""
     features = features_as_of(prepare_tables(tables), as_of=as_of)
-    return score_features(features=features, tables=tables, as_of=as_of, model=model)
+    return score_features(
+        features=features, tables=tables, as_of=as_of, model=model, needs_settings=needs_settings
+    )
 
 
 TEXT_COLUMNS: tuple[str, ...] = (
     "household_id",
     "locality",
     "needs",
+    "needs_evidence",
     "reasons",
     "reason_groups",
     "open_case_worker",
@@ -106,12 +122,14 @@ TEXT_COLUMNS: tuple[str, ...] = (
 def read_scores(path: str | Path) -> pd.DataFrame:
     """A scores.csv as write_scores wrote it, in the same dtypes (ids and texts as strings).
 
-    Runs written before scores named their reason groups are read with none.
+    Runs written before scores named their reason groups, or before needs had their evidence,
+    are read with none.
     """
     path = Path(path)
     scores = pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, "str"))
-    if "reason_groups" not in scores.columns:
-        scores = scores.assign(reason_groups=pd.Series(pd.NA, index=scores.index, dtype="str"))
+    for column in ("reason_groups", "needs_evidence"):
+        if column not in scores.columns:
+            scores[column] = pd.Series(pd.NA, index=scores.index, dtype="str")
     missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")

@@ -2,7 +2,9 @@
 
 A template file is refused, with the reason, when a group lacks a variant, a template uses an
 unknown placeholder or names a skill outside the contract, any text uses a blaming or
-protected-characteristic word, or the risk bands do not start at 0 and rise.
+protected-characteristic word, or the risk bands do not start at 0 and rise. The skills an event
+type's reason points to are not in the file: they are features.needs.EVENT_SKILLS, the one mapping
+from records to key-worker needs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from features.contract import CLOSE_REASONS, EVENT_TYPES, SKILLS, SOURCES, TENURES
+from features.needs import EVENT_SKILLS
 from models._phrases import TEXT
 from models._reason_groups import GROUPS, KIND_FIELDS, KIND_VARIANTS, Group
 
@@ -49,11 +52,12 @@ class Templates:
         return dict(self.sections[group.kind])
 
     def skills(self, group: Group, variant: str) -> tuple[str, ...]:
-        """The key-worker skills a reason points to (tenure: per tenure; others: per group)."""
+        """The key-worker skills a reason points to (tenure: per tenure, from the file; an event
+        type: features.needs.EVENT_SKILLS; others: none)."""
         if group.kind == "tenure":
             return tuple(self.sections["tenure_skills"].get(variant, ()))
         if group.key in EVENT_TYPES:
-            return tuple(self.sections["events"][group.key]["skills"])
+            return EVENT_SKILLS[group.key]
         return ()
 
 
@@ -129,8 +133,12 @@ def _structure_problems(templates: Templates) -> list[str]:
     ]
     for group in GROUPS:
         entry = sections.get("events", {}).get(group.key, {})
-        if group.key in EVENT_TYPES and not {"record", "skills"} <= set(entry):
-            problems.append(f"[events.{group.key}] needs record and skills")
+        if group.key in EVENT_TYPES and "record" not in entry:
+            problems.append(f"[events.{group.key}] needs record")
+        if "skills" in entry:
+            problems.append(
+                f"[events.{group.key}] skills: the skills of records are set in features/needs.py"
+            )
         if group.kind == "incidents" and not {"one", "many"} <= set(entry):
             problems.append(f"[events.{group.key}] needs one and many")
     return problems

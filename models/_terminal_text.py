@@ -34,6 +34,14 @@ def _changes_lines(changed: Mapping[str, object]) -> list[str]:
     return lines + [_entry_line(entry) for entry in records]
 
 
+def _needs_lines(explanation: Mapping[str, object]) -> list[str]:
+    """Each need with the records behind it (older explanations: the needs alone)."""
+    evidence = explanation.get("needs_evidence")
+    if not evidence:
+        return [f"Needs: {explanation['needs'].replace(';', ', ') or 'none identified'}"]
+    return ["Needs, from the household's records:"] + [f"  {item['evidence']}" for item in evidence]
+
+
 def format_explanation(explanation: Mapping[str, object], *, timeline_lines: int = 25) -> str:
     """The explanation as plain text for a terminal (the CLI's `rebalance explain`)."""
     lines = [
@@ -50,7 +58,7 @@ def format_explanation(explanation: Mapping[str, object], *, timeline_lines: int
         ]
     else:
         lines.append(str(explanation["no_strong_reason"]))
-    lines += [f"Needs: {explanation['needs'].replace(';', ', ') or 'none identified'}", ""]
+    lines += [*_needs_lines(explanation), ""]
     if explanation["what_changed"] is not None:
         lines += [*_changes_lines(explanation["what_changed"]), ""]
     entries = explanation["timeline"]

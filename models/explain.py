@@ -22,6 +22,7 @@ import pandas as pd
 import models._reasons as _reasons
 import models._timeline as _timeline
 from features.labels import DEFAULT_HORIZON_WEEKS
+from features.needs import NeedsSettings, needs_of_records
 from models._attributions import (
     BASE_VALUE,
     attribution_matrix,
@@ -113,9 +114,11 @@ def explain_households(
     """Reasons, needs and risk of every household (one row each, in the order of `features`).
 
     Columns: household_id, raw_score (log-odds), risk (calibrated; logistic when no calibrator),
-    band, reasons (texts joined by " | ", or the "no single strong factor" line), needs (skills,
-    ";"-separated, contract order), reason_groups (";"-separated indicator keys), strong_reasons
-    (how many shown) and share_1..share_<max_reasons> (each reason's share of the upward push).
+    band, reasons (texts joined by " | ", or the "no single strong factor" line), needs (the
+    skills of the shown reasons, ";"-separated, contract order: the weekly scores' needs come from
+    the records instead, features.needs), reason_groups (";"-separated indicator keys),
+    strong_reasons (how many shown) and share_1..share_<max_reasons> (each reason's share of the
+    upward push).
     """
     templates = load_templates()
     max_reasons = templates.max_reasons if max_reasons is None else max_reasons
@@ -217,7 +220,7 @@ def _explanations(
     calibrator,
     max_reasons: int,
 ) -> list[dict[str, object]]:
-    """Risk, band, reasons and needs of a few rows of one household (e.g. this week and last):
+    """Risk, band and reasons of a few rows of one household (e.g. this week and last):
     `matrix` is their model input, `rows` their values of `value_names` for the texts."""
     templates = load_templates()
     values = dict(zip(value_names, rows.T, strict=True))
@@ -231,7 +234,6 @@ def _explanations(
     raw_score = attributions.sum(axis=1)
     risk = _calibrated(raw_score, calibrator)
     bands = _reasons.risk_bands(risk, templates=templates)
-    needs = _reasons.needs_text(reasons)
     explanations = []
     for row in range(len(rows)):
         reason_list = _reason_list(reasons, row)
@@ -243,7 +245,6 @@ def _explanations(
                 "base_value": float(attributions[row, -1]),
                 "reasons": reason_list,
                 "no_strong_reason": None if reason_list else templates.no_strong_reason,
-                "needs": str(needs[row]),
             }
         )
     return explanations
@@ -260,6 +261,7 @@ def explain_household(
     calibrator: Callable[[np.ndarray], np.ndarray] | None = None,
     max_reasons: int | None = None,
     horizon_weeks: int = DEFAULT_HORIZON_WEEKS,
+    needs_settings: NeedsSettings | None = None,
 ) -> dict[str, object]:
     """One household's explanation as a JSON-ready dict.
 
@@ -267,8 +269,9 @@ def explain_household(
     household_id; other households may be present). `records` is `index_records(tables)` (fast,
     for a service) or the tables themselves. Keys: household_id, as_of, horizon_weeks, risk,
     band, raw_score, base_value, reasons [{group, text, share, contribution, skills}],
-    no_strong_reason (the line shown when there are no reasons, else None), needs,
-    what_changed {...} and timeline [...].
+    no_strong_reason (the line shown when there are no reasons, else None), needs (from the
+    household's records under `needs_settings`, as in the weekly scores), needs_evidence
+    [{need, evidence}] in needs order, what_changed {...} and timeline [...].
     """
     templates = load_templates()
     max_reasons = templates.max_reasons if max_reasons is None else max_reasons
@@ -309,8 +312,27 @@ def explain_household(
         "as_of": as_of.date().isoformat(),
         "horizon_weeks": int(horizon_weeks),
         **now,
+        **_household_needs(household["events"], as_of=as_of, settings=needs_settings),
         "what_changed": changed,
         "timeline": story,
+    }
+
+
+def _household_needs(
+    events: Mapping[str, np.ndarray], *, as_of, settings: NeedsSettings | None
+) -> dict[str, object]:
+    """The household's needs from its own records, each with its evidence (features.needs)."""
+    pairs = needs_of_records(
+        event_type=events["event_type"],
+        occurred_at=events["occurred_at"],
+        known_at=events["known_at"],
+        value=events["value"],
+        as_of=as_of,
+        settings=settings,
+    )
+    return {
+        "needs": ";".join(need for need, _ in pairs),
+        "needs_evidence": [{"need": need, "evidence": text} for need, text in pairs],
     }
 
 

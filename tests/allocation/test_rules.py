@@ -16,6 +16,7 @@ from allocation._candidates import (
     worker_capacity,
 )
 from allocation._inputs import validate_cases, validate_scores, validate_workers
+from allocation._settings import AllocationInputError
 from allocation.rules import (
     SAFEGUARDING_SKILL,
     needs_safeguarding,
@@ -50,6 +51,41 @@ def test_worker_refusal_names_the_first_rule_broken(worker, locality, needs, wor
     assert refusal is None if words is None else words in refusal
 
 
+GUARDED = ("domestic_abuse", "parenting")
+
+
+@pytest.mark.parametrize(
+    ("skills", "needs", "safeguarding", "words"),
+    [
+        ("debt", "parenting;debt", ("domestic_abuse",), None),
+        ("debt", "parenting;debt", GUARDED, "needs a worker with parenting skill (safeguarding)"),
+        ("parenting", "parenting;domestic_abuse", GUARDED, "domestic-abuse skill (safeguarding)"),
+        ("youth", "parenting;domestic_abuse", GUARDED, "domestic-abuse and parenting skills"),
+        ("domestic_abuse;parenting", "parenting;domestic_abuse", GUARDED, None),
+        ("debt", "domestic_abuse", ("parenting",), None),
+    ],
+)
+def test_the_safeguarding_rule_covers_every_need_of_the_configured_set(
+    skills, needs, safeguarding, words
+):
+    refusal = worker_refusal(
+        worker_id="W1",
+        worker=WORKER | {"skills": skills},
+        household_locality="Tunstall",
+        needs=needs,
+        neighbours=NEIGHBOURS,
+        safeguarding=safeguarding,
+    )
+    assert refusal is None if words is None else words in refusal
+
+
+def test_a_safeguarding_set_outside_the_contract_is_refused():
+    with pytest.raises(AllocationInputError, match="'child_protection' is not a skill"):
+        AllocationSettings(safeguarding=("child_protection",))
+    assert AllocationSettings(safeguarding=["parenting", "domestic_abuse"]).safeguarding == GUARDED
+    assert AllocationSettings().safeguarding == ("domestic_abuse",)
+
+
 def test_room_refusal_counts_points():
     assert room_refusal(worker_id="W1", capacity_points=100, free_points=12, points=12) is None
     refusal = room_refusal(worker_id="W1", capacity_points=100, free_points=6, points=12)
@@ -65,15 +101,21 @@ def test_skills_and_places():
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.integers(0, 10_000), st.booleans())
-def test_the_optimisers_pairs_are_exactly_the_pairs_the_rule_allows(seed, with_neighbours):
+@given(
+    st.integers(0, 10_000),
+    st.booleans(),
+    st.sampled_from([("domestic_abuse",), GUARDED, ("mental_health", "youth"), ()]),
+)
+def test_the_optimisers_pairs_are_exactly_the_pairs_the_rule_allows(
+    seed, with_neighbours, safeguarding
+):
     """Every (candidate, worker) pair: in the optimiser's table if and only if worker_refusal
-    says None (the vectorised form and the per-pair form are one rule)."""
+    says None (the vectorised form and the per-pair form are one rule), for any safeguarding set."""
     instance = random_instance(seed=seed, households=600, workers=20)
     neighbours = (
         {"Tunstall": ("Burslem",), "Fenton": ("Longton", "Stoke")} if with_neighbours else {}
     )
-    rules = AllocationSettings(top_n=80, neighbours=neighbours)
+    rules = AllocationSettings(top_n=80, neighbours=neighbours, safeguarding=safeguarding)
     workers = validate_workers(instance.workers)
     workers.loc[workers.index[::5], "active"] = False
     open_now = validate_cases(instance.cases, workers=workers)
@@ -99,6 +141,7 @@ def test_the_optimisers_pairs_are_exactly_the_pairs_the_rule_allows(seed, with_n
             household_locality=household["locality"],
             needs=household["needs"],
             neighbours=rules.neighbours,
+            safeguarding=rules.safeguarding,
         )
         is None
     }

@@ -13,6 +13,7 @@ import pytest
 from experiments.shap_plots import global_explanation_plots
 from features.build import features_as_of, prepare_tables
 from features.contract import SKILLS, table_dtypes
+from features.needs import EVENT_SKILLS, household_needs
 from models.explain import (
     BASE_VALUE,
     explain_household,
@@ -58,7 +59,6 @@ def test_single_household_matches_the_batch(booster, explained, features_now, sm
         )
         row = explained.set_index("household_id").loc[household_id]
         assert one["risk"] == pytest.approx(row["risk"], abs=1e-9)
-        assert one["needs"] == row["needs"]
         shown = TEMPLATES.separator.join(reason["text"] for reason in one["reasons"])
         assert (shown or one["no_strong_reason"]) == row["reasons"]
 
@@ -66,8 +66,15 @@ def test_single_household_matches_the_batch(booster, explained, features_now, sm
 # --- needs ---------------------------------------------------------------------------------------
 
 
-def test_needs_are_exactly_the_skills_of_the_reasons(booster, features_now, small_city, explained):
+def test_reason_skills_follow_the_one_mapping_and_needs_come_from_the_records(
+    booster, features_now, small_city, explained
+):
+    """Each reason names the skills features.needs gives its event type; the household's needs
+    (and their evidence) are its records' (features.needs), as in the weekly scores."""
     records = index_records(small_city)
+    from_records = household_needs(
+        small_city["events"], household_ids=explained["household_id"], as_of=AS_OF
+    )
     for household_id in explained.loc[explained["strong_reasons"] > 0, "household_id"][::40]:
         one = explain_household(
             booster=booster,
@@ -76,12 +83,18 @@ def test_needs_are_exactly_the_skills_of_the_reasons(booster, features_now, smal
             records=records,
             as_of=AS_OF,
         )
-        skills = {skill for reason in one["reasons"] for skill in reason["skills"]}
-        assert one["needs"] == ";".join(skill for skill in SKILLS if skill in skills)
         for reason in one["reasons"]:
-            if reason["group"] in TEMPLATES.sections["events"]:
-                expected = TEMPLATES.sections["events"][reason["group"]]["skills"]
+            if reason["group"] in EVENT_SKILLS:
+                expected = EVENT_SKILLS[reason["group"]]
                 assert reason["skills"] == [s for s in SKILLS if s in expected]
+        assert one["needs"] == from_records.loc[household_id, "needs"]
+        assert [item["need"] for item in one["needs_evidence"]] == (
+            one["needs"].split(";") if one["needs"] else []
+        )
+        evidence = " | ".join(item["evidence"] for item in one["needs_evidence"])
+        assert evidence == from_records.loc[household_id, "needs_evidence"]
+        text = format_explanation(one)
+        assert all(item["evidence"] in text for item in one["needs_evidence"])
     needs = explained["needs"].str.split(";").explode()
     assert set(needs[needs != ""]) <= set(SKILLS)
 

@@ -8,7 +8,8 @@ import pytest
 
 from features.build import features_as_of, prepare_tables
 from features.contract import SKILLS
-from models import SCORE_COLUMNS, ChampionModel, score_households, write_scores
+from features.needs import NeedsSettings, household_needs, need_label
+from models import SCORE_COLUMNS, ChampionModel, read_scores, score_households, write_scores
 from models._score import open_case_workers
 
 
@@ -64,3 +65,64 @@ def test_written_scores_read_back_with_the_same_rows(scores, tmp_path):
     assert list(read["household_id"]) == list(scores["household_id"])
     np.testing.assert_allclose(read["risk"], scores["risk"], atol=5e-7)
     assert not list(tmp_path.glob(".*tmp"))
+
+
+# --- needs from the records ----------------------------------------------------------------------
+
+
+def test_needs_come_from_the_records_not_only_from_the_reasons(scores, small_city, city_end):
+    """Every household with a domestic abuse incident known and within 52 weeks is scored with
+    the domestic_abuse need (and its evidence), whatever its reasons say."""
+    events = small_city["events"]
+    as_of = pd.Timestamp(city_end)
+    recent = events.loc[
+        (events["event_type"] == "domestic_abuse_incident")
+        & (events["known_at"] <= as_of)
+        & (events["occurred_at"] > as_of - pd.Timedelta(weeks=52))
+    ]
+    by_household = scores.set_index("household_id")
+    with_incident = by_household.loc[by_household.index.isin(recent["household_id"])]
+    assert len(with_incident) > 20
+    assert with_incident["needs"].str.split(";").map(lambda s: "domestic_abuse" in s).all()
+    assert with_incident["needs_evidence"].str.contains("domestic abuse: ").all()
+    without = by_household.loc[~by_household.index.isin(recent["household_id"])]
+    assert not without["needs"].fillna("").str.contains("domestic_abuse").any()
+    expected = household_needs(events, household_ids=by_household.index, as_of=as_of)
+    assert by_household["needs"].fillna("").tolist() == expected["needs"].tolist()
+    assert by_household["needs_evidence"].fillna("").tolist() == expected["needs_evidence"].tolist()
+
+
+def test_each_need_has_one_evidence_sentence_in_needs_order(scores):
+    for needs, evidence in zip(scores["needs"], scores["needs_evidence"], strict=True):
+        named = needs.split(";") if needs else []
+        sentences = evidence.split(" | ") if evidence else []
+        assert [sentence.split(":")[0] for sentence in sentences] == [
+            need_label(need) for need in named
+        ]
+
+
+def test_the_needs_settings_change_the_needs(small_city, trained_outcome, city_end):
+    champion = ChampionModel(
+        estimator=trained_outcome.model, name="test", version="7", run_id="r", horizon_weeks=26
+    )
+    short = NeedsSettings(lookback_weeks=dict.fromkeys(SKILLS, 1), arrears_threshold=100_000)
+    scored = score_households(
+        tables=small_city, as_of=city_end, model=champion, needs_settings=short
+    ).set_index("household_id")
+    expected = household_needs(
+        small_city["events"], household_ids=scored.index, as_of=city_end, settings=short
+    )
+    assert scored["needs"].tolist() == expected["needs"].tolist()
+    assert (scored["needs"] != "").sum() < 0.5 * (expected.shape[0])
+    assert not scored["needs"].str.contains("debt").any()
+
+
+def test_scores_written_before_needs_had_evidence_read_with_none(scores, tmp_path):
+    path = write_scores(scores, tmp_path / "scores.csv")
+    read = read_scores(path)
+    assert read["needs_evidence"].fillna("").tolist() == scores["needs_evidence"].tolist()
+    older = tmp_path / "older.csv"
+    pd.read_csv(path).drop(columns=["needs_evidence"]).to_csv(older, index=False)
+    read_older = read_scores(older)
+    assert set(SCORE_COLUMNS) <= set(read_older.columns)
+    assert read_older["needs_evidence"].isna().all()

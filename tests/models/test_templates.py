@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from features.needs import EVENT_SKILLS
 from models import _templates
+from models._reason_groups import GROUPS
 from tests.models.conftest import TEMPLATES
 
 # --- language ------------------------------------------------------------------------------------
@@ -41,6 +43,20 @@ def test_a_template_file_with_a_blaming_word_is_refused(tmp_path):
 def test_a_template_naming_a_skill_outside_the_contract_is_refused(tmp_path):
     text = _templates.TEMPLATES_PATH.read_text(encoding="utf-8")
     bad = tmp_path / "reason_templates.toml"
-    bad.write_text(text.replace('skills = ["asb"]', 'skills = ["policing"]'), encoding="utf-8")
+    bad.write_text(text.replace('temporary = ["housing"]', 'temporary = ["policing"]'), "utf-8")
     with pytest.raises(ValueError, match="policing"):
         _templates.load_templates(bad)
+
+
+def test_the_skills_of_records_are_set_in_one_place_only(tmp_path):
+    """An event type's skills live in features.needs (the needs and the reasons share them): a
+    second copy in the templates file is refused."""
+    text = _templates.TEMPLATES_PATH.read_text(encoding="utf-8")
+    bad = tmp_path / "reason_templates.toml"
+    marker = 'record = "Arrest"\n'
+    bad.write_text(text.replace(marker, marker + 'skills = ["asb"]\n'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[events.arrest\] skills"):
+        _templates.load_templates(bad)
+    templates = _templates.load_templates()
+    arrest = next(group for group in GROUPS if group.key == "arrest")
+    assert templates.skills(arrest, "many") == EVENT_SKILLS["arrest"] == ("asb",)
