@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 
 from features.contract import SKILLS
-from features.needs import need_label
+from features.needs import DEFAULT_SAFEGUARDING, need_label
 
-DEFAULT_SAFEGUARDING: tuple[str, ...] = ("domestic_abuse",)
 SAFEGUARDING_SKILL = DEFAULT_SAFEGUARDING[0]  # the default set's one skill
 SKILL_BIT: dict[str, int] = {skill: 1 << position for position, skill in enumerate(SKILLS)}
 
@@ -94,7 +93,7 @@ def worker_refusal(
     household_locality: str,
     needs: object,
     neighbours: Mapping[str, Sequence[str]],
-    safeguarding: Sequence[str] = DEFAULT_SAFEGUARDING,
+    safeguarding: Sequence[str],
 ) -> str | None:
     """Why the worker may not take the household (None: rules 1-3 allow it).
 

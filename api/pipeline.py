@@ -121,7 +121,7 @@ def accepted_findings(
 def allocation_settings(settings: Settings):
     from allocation import AllocationSettings
 
-    return AllocationSettings(**settings.allocation)
+    return AllocationSettings(**settings.allocation, safeguarding=settings.needs.safeguarding)
 
 
 def read_truth(settings: Settings) -> pd.DataFrame | None:
@@ -202,6 +202,8 @@ def _scores_key(settings: Settings, *, model_version: str) -> dict:
         "snapshot_id": open_store(settings).current_snapshot_id(),
         "model_version": str(model_version),
         "horizon_weeks": settings.horizon_weeks,
+        # Needs are read from the records by the council's [needs] settings: a change re-scores.
+        "needs": settings.needs.as_dict(),
     }
 
 
@@ -216,7 +218,9 @@ def score_week(settings: Settings, *, as_of=None) -> pd.DataFrame:
     key_path, scores_path = week_dir / "scores.json", week_dir / "scores.csv"
     if scores_path.exists() and key_path.exists() and json.loads(key_path.read_text()) == key:
         return read_scores(scores_path)
-    scores = score_households(tables=current_tables(settings), as_of=as_of, model=model)
+    scores = score_households(
+        tables=current_tables(settings), as_of=as_of, model=model, needs_settings=settings.needs
+    )
     week_dir.mkdir(parents=True, exist_ok=True)
     write_scores(scores, scores_path)
     write_json(key_path, key)
@@ -292,6 +296,7 @@ def explain_week(settings: Settings, *, household_id: str, as_of=None) -> dict:
         as_of=as_of,
         calibrator=model.estimator.calibrator_.predict,
         horizon_weeks=settings.horizon_weeks,
+        needs_settings=settings.needs,
     )
 
 

@@ -44,6 +44,7 @@ from api.records_db import KEY_WORKERS_SLOT, HouseholdRecord, record_row, write_
 # api.records_db.
 from api.records_db import RECORDS_FILE as RECORDS_FILE
 from api.week import LoadedWeek, ScoreRows
+from features.needs import EVIDENCE_SEPARATOR
 from models.explain import household_timelines, split_reasons
 
 _SEPARATOR = "\x1e"
@@ -57,6 +58,7 @@ SCORE_FIELDS = (
     "band",
     "rank",
     "needs",
+    "needs_evidence",
     "reasons",
     "reason_groups",
     "model_version",
@@ -76,6 +78,13 @@ def household_record(week: LoadedWeek, household_id: str) -> HouseholdRecord:
             household_id
         ],
     )
+
+
+def split_evidence(text: object) -> list[str]:
+    """A scores row's needs evidence, one sentence per need ("domestic abuse: 2 incidents, ...")."""
+    if not isinstance(text, str):
+        return []
+    return [part.strip() for part in text.split(EVIDENCE_SEPARATOR) if part.strip()]
 
 
 def split_needs(text: object) -> list[str]:
@@ -156,6 +165,7 @@ def _record(
         "band": row["band"],
         "rank": row["rank"],
         "needs": split_needs(row["needs"]),
+        "needs_evidence": split_evidence(row.get("needs_evidence")),
         "reasons": split_reasons(row["reasons"]),
         "model_version": str(row["model_version"]),
     }

@@ -76,6 +76,10 @@ class HouseholdOut(BaseModel):
     band: str
     rank: int = Field(description="1 = highest risk in the city this week.")
     needs: list[str]
+    needs_evidence: list[str] = Field(
+        default_factory=list,
+        description="The records behind each need, one sentence a need, in the needs' order.",
+    )
     reasons: list[str]
     model_version: str
     key_workers: list[str] = Field(description="Workers with an open case for the household.")
@@ -90,6 +94,10 @@ class HouseholdSummary(BaseModel):
     band: str
     rank: int
     needs: list[str]
+    needs_evidence: list[str] = Field(
+        default_factory=list,
+        description="The records behind each need, one sentence a need, in the needs' order.",
+    )
     reasons: list[str]
     key_workers: list[str]
     risk_change: float | None
@@ -129,6 +137,10 @@ class ProposalRowOut(BaseModel):
     risk: float
     band: str
     needs: list[str]
+    needs_evidence: list[str] = Field(
+        default_factory=list,
+        description="The records behind each need, one sentence a need, in the needs' order.",
+    )
     reasons: list[str]
     points: int
     status: Literal["assigned", "waitlisted"]

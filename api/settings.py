@@ -11,6 +11,10 @@ without code.
     [allocation]
     top_n = 500
 
+    [needs]                      # docs/reasons.md, "Needs"
+    safeguarding = ["domestic_abuse", "parenting"]
+    lookback_weeks = {debt = 26}
+
     [fairness]
     confidence = 0.95
 """
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from features.contract import CRISIS_EVENT_TYPES, EVENT_TYPES
 from features.labels import DEFAULT_HORIZON_WEEKS
+from features.needs import NeedsSettings, needs_settings_from_mapping
 
 DEFAULT_HOME = Path(".rebalance")
 
@@ -37,6 +42,8 @@ class Settings:
     horizon_weeks: int = DEFAULT_HORIZON_WEEKS
     crisis_types: tuple[str, ...] = CRISIS_EVENT_TYPES
     allocation: dict = field(default_factory=dict)
+    # How needs are read from records, and which are safeguarding (the allocation's rule too).
+    needs: NeedsSettings = field(default_factory=NeedsSettings)
     training: dict = field(default_factory=dict)
     fairness: dict = field(default_factory=dict)
     host: str = "127.0.0.1"
@@ -69,10 +76,25 @@ def _checked_crisis_types(crisis_types: list[str], *, config_path: Path) -> tupl
     return tuple(crisis_types)
 
 
+def _checked_needs(table: dict, *, config_path: Path) -> NeedsSettings:
+    try:
+        return needs_settings_from_mapping(table)
+    except ValueError as error:
+        raise ValueError(f"{config_path}: {error}") from None
+
+
+def _checked_allocation(table: dict, *, config_path: Path) -> dict:
+    # The safeguarding set is one setting, read by needs and allocation alike: it lives in [needs].
+    if "safeguarding" in table:
+        raise ValueError(f"{config_path}: [allocation] safeguarding belongs in [needs]")
+    return dict(table)
+
+
 def load_settings(*, home: Path | None = None, tracking_uri: str | None = None) -> Settings:
     """Settings from arguments, then the environment, then rebalance.toml, then defaults."""
     home = Path(home or os.environ.get("REBALANCE_HOME") or DEFAULT_HOME).resolve()
     config = _read_config_file(home)
+    config_path = home / "rebalance.toml"
     labels = config.get("labels", {})
     service = config.get("service", {})
     return Settings(
@@ -83,9 +105,10 @@ def load_settings(*, home: Path | None = None, tracking_uri: str | None = None) 
         horizon_weeks=int(labels.get("horizon_weeks", DEFAULT_HORIZON_WEEKS)),
         crisis_types=_checked_crisis_types(
             labels.get("crisis_types", list(CRISIS_EVENT_TYPES)),
-            config_path=home / "rebalance.toml",
+            config_path=config_path,
         ),
-        allocation=dict(config.get("allocation", {})),
+        allocation=_checked_allocation(config.get("allocation", {}), config_path=config_path),
+        needs=_checked_needs(config.get("needs", {}), config_path=config_path),
         training=dict(config.get("training", {})),
         fairness=dict(config.get("fairness", {})),
         host=str(service.get("host", "127.0.0.1")),

@@ -17,6 +17,9 @@ LONG_LOOKBACK_NEEDS: tuple[str, ...] = ("domestic_abuse", "parenting", "mental_h
 DEFAULT_LOOKBACK_WEEKS: Mapping[str, int] = MappingProxyType(
     {skill: 52 if skill in LONG_LOOKBACK_NEEDS else 26 for skill in SKILLS}
 )
+# The needs a household must be matched on by a worker with the same skill (the allocation's
+# safeguarding rule, allocation.rules), unless the council's [needs] safeguarding says otherwise.
+DEFAULT_SAFEGUARDING: tuple[str, ...] = ("domestic_abuse",)
 SETTING_NAMES: tuple[str, ...] = (
     "lookback_weeks",
     "arrears_threshold",
@@ -37,7 +40,7 @@ class NeedsSettings:
     lookback_weeks: Mapping[str, int] = field(default_factory=dict)
     arrears_threshold: float = 500.0
     persistent_absence_share: float = 0.10
-    safeguarding: tuple[str, ...] = ("domestic_abuse",)
+    safeguarding: tuple[str, ...] = DEFAULT_SAFEGUARDING
 
     def __post_init__(self) -> None:
         problems = _settings_problems(self)

@@ -30,6 +30,7 @@ import pandas as pd
 from features._encode import EVENT_TYPE_ORDER, day_number, encode_events
 from features._needs_settings import (
     DEFAULT_LOOKBACK_WEEKS,
+    DEFAULT_SAFEGUARDING,
     SCHOOL_SESSIONS_PER_YEAR,
     SETTING_NAMES,
     NeedsSettings,
@@ -38,6 +39,7 @@ from features._needs_settings import (
 from features.contract import EVENT_TYPES, SKILLS
 
 __all__ = [
+    "DEFAULT_SAFEGUARDING",
     "DEFAULT_LOOKBACK_WEEKS",
     "EVENT_SKILLS",
     "EVIDENCE_SEPARATOR",

@@ -39,6 +39,7 @@ def worker_problem(
         household_locality=row["locality"],
         needs=row["needs"],
         neighbours=settings.allocation.get("neighbours", {}),
+        safeguarding=settings.needs.safeguarding,
     )
 
 
@@ -249,7 +250,7 @@ def _decide_checked(*, principal, header, row, decision, settings, week, db) -> 
             connection, decision=stored, version=decision.version, case=case
         )
         append_entry(connection, _decision_entry(principal, stored, version=decision.version))
-    return row_out(updated)
+    return row_out(updated, week=week)
 
 
 def _decision_entry(
@@ -286,7 +287,7 @@ def accept_remaining(
     audit: AuditWriter,
 ) -> dict[str, list]:
     """Accept every undecided row as proposed; rows a rule or a conflict stops are reported."""
-    read_proposal(principal=principal, proposal_id=proposal_id, db=db, audit=audit)
+    read_proposal(principal=principal, proposal_id=proposal_id, db=db, audit=audit, week=week)
     accepted, not_done = [], []
     for row in service_db.proposal_rows(db.read(), proposal_id):
         if row["decision"] is not None:

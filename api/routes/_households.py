@@ -20,7 +20,7 @@ from markupsafe import Markup
 from api import access, service_db
 from api.audit import AuditWriter, audited, audited_async
 from api.database import ServiceDB
-from api.published import household_record, split_needs
+from api.published import household_record, split_evidence, split_needs
 from api.week import LoadedWeek
 from models.explain import split_reasons
 
@@ -77,6 +77,7 @@ def household_summary(
         "band": row["band"],
         "rank": row["rank"],
         "needs": split_needs(row["needs"]),
+        "needs_evidence": split_evidence(row.get("needs_evidence")),
         "reasons": split_reasons(row["reasons"]),
         "key_workers": workers,
         "risk_change": None if then is None else row["risk"] - then["risk"],

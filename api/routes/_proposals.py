@@ -19,7 +19,7 @@ from api import access, service_db
 from api.audit import AuditWriter, audited
 from api.database import ServiceDB
 from api.pipeline import allocation_settings
-from api.published import split_needs
+from api.published import split_evidence, split_needs
 from api.service_db import NewProposal
 from api.settings import Settings
 from api.week import LoadedWeek
@@ -189,10 +189,13 @@ def generate_proposal(
 # --- reading a proposal -------------------------------------------------------------------------
 
 
-def row_out(row: dict) -> dict:
+def row_out(row: dict, *, week: LoadedWeek) -> dict:
+    """A stored proposal row as shown: band, needs with the evidence behind them (this week's
+    scores, which the proposal was made from), and reasons as lists."""
     return row | {
         "band": risk_band(row["risk"]),
         "needs": split_needs(row["needs"]),
+        "needs_evidence": split_evidence(week.rows.value(row["household_id"], "needs_evidence")),
         "reasons": split_reasons(row["reasons"]),
     }
 
@@ -253,14 +256,19 @@ def capacity_now(db: ServiceDB, *, week: LoadedWeek, locality: str, rows: list[d
     return [worker_room(db, week, worker_id=worker_id, rows=rows) for worker_id in team.index]
 
 
-def proposal_document(db: ServiceDB, *, proposal_id: str) -> dict:
+def proposal_document(db: ServiceDB, *, proposal_id: str, week: LoadedWeek) -> dict:
     header = service_db.proposal_by_id(db.read(), proposal_id)
-    rows = [row_out(row) for row in service_db.proposal_rows(db.read(), proposal_id)]
+    rows = [row_out(row, week=week) for row in service_db.proposal_rows(db.read(), proposal_id)]
     return header | {"rows": rows}
 
 
 def read_proposal(
-    *, principal: access.Principal, proposal_id: str, db: ServiceDB, audit: AuditWriter
+    *,
+    principal: access.Principal,
+    proposal_id: str,
+    db: ServiceDB,
+    audit: AuditWriter,
+    week: LoadedWeek,
 ) -> dict:
     header = service_db.proposal_by_id(db.read(), proposal_id)
     with audited(
@@ -276,4 +284,4 @@ def read_proposal(
             locality=None if header is None else header["locality"],
         )
         detail["as_of"] = header["as_of"]
-    return proposal_document(db, proposal_id=proposal_id)
+    return proposal_document(db, proposal_id=proposal_id, week=week)

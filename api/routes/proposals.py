@@ -90,7 +90,7 @@ def create_proposal(
     proposal_id = generate_proposal(
         settings, db, week=week, locality=locality, locks=locks, created_by=principal.username
     )
-    return proposal_document(db, proposal_id=proposal_id)
+    return proposal_document(db, proposal_id=proposal_id, week=week)
 
 
 @router.get(
@@ -100,8 +100,12 @@ def create_proposal(
     tags=["proposals"],
     summary="A proposal with its rows, each with its version and decision",
 )
-def get_proposal(proposal_id: ProposalId, principal: ApiCaller, db: DB, audit: Audit) -> dict:
-    return read_proposal(principal=principal, proposal_id=proposal_id, db=db, audit=audit)
+def get_proposal(
+    proposal_id: ProposalId, principal: ApiCaller, week: Week, db: DB, audit: Audit
+) -> dict:
+    return read_proposal(
+        principal=principal, proposal_id=proposal_id, db=db, audit=audit, week=week
+    )
 
 
 @router.post(
@@ -161,7 +165,7 @@ def current_proposal_page(request: Request, session: PageSession, week: Week, db
 
 def _proposal_page(request, session, *, proposal_id, week, db, audit, status_code=200, **extra):
     proposal = read_proposal(
-        principal=session.principal, proposal_id=proposal_id, db=db, audit=audit
+        principal=session.principal, proposal_id=proposal_id, db=db, audit=audit, week=week
     )
     rows = proposal["rows"]
     last_week = service_db.decisions_of_locality(

@@ -18,6 +18,7 @@ from allocation._candidates import (
 from allocation._inputs import validate_cases, validate_scores, validate_workers
 from allocation._settings import AllocationInputError
 from allocation.rules import (
+    DEFAULT_SAFEGUARDING,
     SAFEGUARDING_SKILL,
     needs_safeguarding,
     places_for,
@@ -47,6 +48,7 @@ def test_worker_refusal_names_the_first_rule_broken(worker, locality, needs, wor
         household_locality=locality,
         needs=needs,
         neighbours=NEIGHBOURS,
+        safeguarding=DEFAULT_SAFEGUARDING,
     )
     assert refusal is None if words is None else words in refusal
 

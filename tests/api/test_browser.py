@@ -107,8 +107,16 @@ def test_manager_overrides_and_accepts_then_key_worker_sees_the_case(
     rows = service.client.get(
         f"/api/proposals/{proposal_id}", headers=service.headers("manager")
     ).json()["rows"]
-    row = next(
-        r for r in rows if r["status"] == "assigned" and r["worker_id"] != key_worker["worker_id"]
+    # A household the key worker may take (no safeguarding need they lack), smallest case first.
+    row = min(
+        (
+            r
+            for r in rows
+            if r["status"] == "assigned"
+            and r["worker_id"] != key_worker["worker_id"]
+            and "domestic_abuse" not in r["needs"]
+        ),
+        key=lambda r: (r["points"], r["position"]),
     )
     household_id = row["household_id"]
     # The proposal gave the key worker's room to other households: the manager first waitlists

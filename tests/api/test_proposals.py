@@ -3,6 +3,7 @@ optimistic concurrency; override records with what was shown."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from api.pipeline import current_tables
 from api.routes._decisions import worker_problem
 from api.routes._proposals import capacity_now
 from features.contract import table_dtypes
+from features.needs import NeedsSettings, need_label
 
 
 def _proposal(service, username="manager") -> dict:
@@ -321,3 +323,31 @@ def test_an_override_into_room_the_proposal_gave_others_is_refused_and_accept_al
     week = service.app.state.service.weeks.current()
     team = capacity_now(service.db, week=week, locality=proposal["locality"], rows=rows)
     assert team and all(worker["free_points"] >= 0 for worker in team)
+
+
+def test_a_safeguarding_need_the_council_adds_is_enforced_on_overrides(service, world):
+    """[needs] safeguarding is one setting: the service's check uses it as the optimiser does."""
+    week = service.app.state.service.weeks.current()
+    wider = dataclasses.replace(
+        service.settings, needs=NeedsSettings(safeguarding=("domestic_abuse", "parenting"))
+    )
+    row = {"locality": world.locality, "needs": "parenting;debt"}
+    assert worker_problem(week, service.settings, row=row, worker_id="KW9002") is None
+    refusal = worker_problem(week, wider, row=row, worker_id="KW9002")
+    assert "parenting skill (safeguarding)" in refusal
+    assert worker_problem(week, wider, row=row, worker_id="KW9001") is None
+
+
+def test_each_need_is_shown_with_the_records_behind_it(service):
+    proposal = _proposal(service)
+    row = next(r for r in proposal["rows"] if r["needs"])
+    assert len(row["needs_evidence"]) == len(row["needs"])
+    for need, evidence in zip(row["needs"], row["needs_evidence"], strict=True):
+        assert evidence.startswith(need_label(need) + ": "), (need, evidence)
+    household = service.client.get(
+        f"/api/households/{row['household_id']}", headers=service.headers("manager")
+    ).json()
+    assert household["needs_evidence"] == row["needs_evidence"]
+    service.sign_in("manager")
+    page = service.client.get(f"/proposals/{proposal['proposal_id']}").text
+    assert row["needs_evidence"][0].replace("'", "&#39;") in page
