@@ -21,11 +21,11 @@ demo: install
 	$(BIN)/rebalance demo
 
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
-# Everything but the tests marked slow (over 5 s each): under a minute.
+# Everything but the tests marked slow (over 5 s, or needing a fixture that takes over 5 s).
 test-fast: install lint
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n auto -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

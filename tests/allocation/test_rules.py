@@ -102,7 +102,7 @@ def test_skills_and_places():
     assert places_for("Longton", neighbours=NEIGHBOURS) == ["Longton"]
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(
     st.integers(0, 10_000),
     st.booleans(),

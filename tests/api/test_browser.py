@@ -120,17 +120,22 @@ def test_manager_overrides_and_accepts_then_key_worker_sees_the_case(
     )
     household_id = row["household_id"]
     # The proposal gave the key worker's room to other households: the manager first waitlists
-    # those, then gives this household to the key worker (an override into room the proposal
-    # gave away is refused with the reason).
+    # those (through the API: the page's own form is exercised below), then gives this household
+    # to the key worker; an override into room the proposal gave away is refused with the reason.
     for held in rows:
-        if held["status"] != "assigned" or held["worker_id"] != key_worker["worker_id"]:
-            continue
-        held_form = page.locator(f"#row-{held['household_id']} form")
-        held_form.get_by_label("Waitlist", exact=True).check()
-        held_form.get_by_label("Reason (needed unless you accept)").fill("Make room")
-        held_form.get_by_role("button", name="Record decision").click()
-        page.wait_for_load_state("load")
-        assert page.get_by_text("Decision recorded.").is_visible()
+        if held["status"] == "assigned" and held["worker_id"] == key_worker["worker_id"]:
+            waitlisted = service.client.post(
+                f"/api/proposals/{proposal_id}/decisions",
+                json={
+                    "household_id": held["household_id"],
+                    "version": held["version"],
+                    "action": "waitlist",
+                    "reason": "Make room",
+                },
+                headers=service.headers("manager"),
+            )
+            assert waitlisted.status_code == 200, waitlisted.text
+    page.reload()
     form = page.locator(f"#row-{household_id} form")
     form.get_by_label("Give to another worker", exact=True).check()
     form.get_by_label("Key worker to give it to").select_option(key_worker["worker_id"])
