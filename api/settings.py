@@ -33,6 +33,10 @@ from features.needs import NeedsSettings, needs_settings_from_mapping
 DEFAULT_HOME = Path(".rebalance")
 
 
+class SettingsError(ValueError):
+    """rebalance.toml says something the product cannot use; the message names file and table."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the working store lives and how each stage is configured."""
@@ -65,14 +69,19 @@ def _read_config_file(home: Path) -> dict:
     config_path = home / "rebalance.toml"
     if not config_path.exists():
         return {}
-    with config_path.open("rb") as config_file:
-        return tomllib.load(config_file)
+    try:
+        with config_path.open("rb") as config_file:
+            return tomllib.load(config_file)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{config_path}: not valid TOML: {error}") from None
 
 
 def _checked_crisis_types(crisis_types: list[str], *, config_path: Path) -> tuple[str, ...]:
     unknown = sorted(set(crisis_types) - set(EVENT_TYPES))
     if unknown:
-        raise ValueError(f"{config_path}: [labels] crisis_types has unknown event types {unknown}")
+        raise SettingsError(
+            f"{config_path}: [labels] crisis_types has unknown event types {unknown}"
+        )
     return tuple(crisis_types)
 
 
@@ -80,13 +89,13 @@ def _checked_needs(table: dict, *, config_path: Path) -> NeedsSettings:
     try:
         return needs_settings_from_mapping(table)
     except ValueError as error:
-        raise ValueError(f"{config_path}: {error}") from None
+        raise SettingsError(f"{config_path}: {error}") from None
 
 
 def _checked_allocation(table: dict, *, config_path: Path) -> dict:
     # The safeguarding set is one setting, read by needs and allocation alike: it lives in [needs].
     if "safeguarding" in table:
-        raise ValueError(f"{config_path}: [allocation] safeguarding belongs in [needs]")
+        raise SettingsError(f"{config_path}: [allocation] safeguarding belongs in [needs]")
     return dict(table)
 
 

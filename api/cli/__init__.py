@@ -21,8 +21,22 @@ from typing import Annotated
 import typer
 
 from api.cli import data, modelling, service, simulating, users, weekly
+from api.settings import SettingsError
 
-app = typer.Typer(
+
+class _Rebalance(typer.Typer):
+    """The command: a settings file it cannot use ends in one plain line, never a traceback."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except SettingsError as error:
+            logging.getLogger(__name__).debug("settings refused", exc_info=True)
+            typer.echo(f"error: {error}", err=True)
+            raise SystemExit(2) from None
+
+
+app = _Rebalance(
     name="rebalance",
     help="Household risk prioritisation and key-worker allocation for early help.",
     no_args_is_help=True,
