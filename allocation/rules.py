@@ -27,7 +27,6 @@ import pandas as pd
 from features.contract import SKILLS
 from features.needs import DEFAULT_SAFEGUARDING, need_label
 
-SAFEGUARDING_SKILL = DEFAULT_SAFEGUARDING[0]  # the default set's one skill
 SKILL_BIT: dict[str, int] = {skill: 1 << position for position, skill in enumerate(SKILLS)}
 
 

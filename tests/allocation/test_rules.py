@@ -19,7 +19,6 @@ from allocation._inputs import validate_cases, validate_scores, validate_workers
 from allocation._settings import AllocationInputError
 from allocation.rules import (
     DEFAULT_SAFEGUARDING,
-    SAFEGUARDING_SKILL,
     needs_safeguarding,
     places_for,
     room_refusal,
@@ -97,7 +96,7 @@ def test_room_refusal_counts_points():
 
 def test_skills_and_places():
     assert split_skills("housing; debt;debt;nonsense") == ("debt", "housing")
-    assert needs_safeguarding(f"debt;{SAFEGUARDING_SKILL}") and not needs_safeguarding("debt")
+    assert needs_safeguarding(f"debt;{DEFAULT_SAFEGUARDING[0]}") and not needs_safeguarding("debt")
     assert places_for("Tunstall", neighbours=NEIGHBOURS) == ["Tunstall", "Burslem"]
     assert places_for("Longton", neighbours=NEIGHBOURS) == ["Longton"]
 
